@@ -1,0 +1,3 @@
+from tui_mtl.cli import main
+
+raise SystemExit(main())

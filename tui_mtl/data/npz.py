@@ -1,0 +1,39 @@
+"""A user's own `.npz` file: an array `x` and one array per head target, equal lengths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from tui_mtl.data.arrays import Arrays
+from tui_mtl.errors import DataError
+
+
+def load_npz(path: str, input_shape: tuple, target_names: list[str], base: Path | None = None) -> Arrays:
+    file = Path(path).expanduser()
+    if not file.is_absolute() and base is not None:
+        file = base / file
+    try:
+        archive = np.load(file, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise DataError(f"data.params.path: cannot read {file}: {err}") from None
+    with archive:
+        if "x" not in archive.files:
+            raise DataError(f"{file}: no array named 'x' (found: {', '.join(archive.files) or 'none'})")
+        x = np.asarray(archive["x"], dtype=np.float32)
+        if x.ndim == len(input_shape) and len(input_shape) == 3 and input_shape[-1] == 1:
+            x = x[..., None]  # grayscale images stored without a channel axis
+        if tuple(x.shape[1:]) != tuple(input_shape):
+            raise DataError(f"{file}: 'x' has samples of shape {tuple(x.shape[1:])}, "
+                            f"but model.input_shape is {tuple(input_shape)}")
+        targets = {}
+        for name in target_names:
+            if name not in archive.files:
+                raise DataError(f"{file}: no array named {name!r} for head target {name!r} "
+                                f"(found: {', '.join(archive.files)})")
+            y = np.asarray(archive[name])
+            if len(y) != len(x):
+                raise DataError(f"{file}: {name!r} has {len(y)} rows but 'x' has {len(x)}")
+            targets[name] = y
+    return Arrays(x, targets)

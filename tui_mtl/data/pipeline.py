@@ -1,0 +1,97 @@
+"""From a preset's [data] to tf.data pipelines of (x, {head name: y}) with fixed batch shapes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tui_mtl.data.arrays import Arrays, split
+from tui_mtl.errors import DataError
+from tui_mtl.presets import HeadSpec, Preset
+
+
+@dataclass(frozen=True)
+class DataSplits:
+    train: object  # tf.data.Dataset: infinite, shuffled per the preset, batched with drop_remainder
+    validation: object  # tf.data.Dataset: finite, cached, batched with drop_remainder
+    train_size: int
+    validation_size: int
+
+
+def _raw_splits(preset: Preset, base_dir: Path | None) -> tuple[Arrays, Arrays]:
+    data = preset.data
+    spec = data.source_spec
+    targets = sorted({h.target_name for h in preset.model.heads})
+    if spec.source == "shapes":
+        from tui_mtl.data.shapes import make_shapes
+
+        arrays = make_shapes(spec.image_size, spec.samples, spec.noise, spec.target_scales, data.seed)
+        return split(arrays, data.validation_split, data.seed)
+    if spec.source == "digits":
+        from tui_mtl.data.digits import make_digit_pairs
+
+        return make_digit_pairs(spec.samples, data.validation_split, data.seed)
+    from tui_mtl.data.npz import load_npz
+
+    arrays = load_npz(spec.path, preset.model.input_shape, targets, base_dir)
+    return split(arrays, data.validation_split, data.seed)
+
+
+def _labels_for(head: HeadSpec, values: np.ndarray, where: str) -> np.ndarray:
+    if head.kind == "classification":
+        if not np.issubdtype(values.dtype, np.integer) and not np.all(np.mod(values, 1) == 0):
+            raise DataError(f"{where}: head {head.name!r} is a classification head but its target has "
+                            f"non-integer values")
+        labels = values.astype(np.int32).reshape(len(values))
+        bad = labels[(labels < 0) | (labels >= head.units)]
+        if bad.size:
+            raise DataError(f"{where}: head {head.name!r} has {head.units} classes but its target holds "
+                            f"label {int(bad[0])}")
+        return labels
+    values = values.astype(np.float32).reshape(len(values), -1)
+    if values.shape[1] != head.units:
+        raise DataError(f"{where}: head {head.name!r} outputs {head.units} value(s) per sample but its target "
+                        f"has {values.shape[1]}")
+    if head.kind == "binary" and not np.all((values == 0) | (values == 1)):
+        raise DataError(f"{where}: head {head.name!r} is binary but its target holds values other than 0 and 1")
+    if not np.all(np.isfinite(values)):
+        raise DataError(f"{where}: head {head.name!r}'s target holds NaN or infinite values")
+    return values
+
+
+def load_arrays(preset: Preset, base_dir: Path | None = None) -> tuple[Arrays, Arrays]:
+    """Train and validation arrays whose targets are keyed by head name, in the dtype each loss wants."""
+    train, val = _raw_splits(preset, base_dir)
+    available = set(train.targets)
+    where = f"data ({preset.data.source})"
+    out = []
+    for arrays in (train, val):
+        targets = {}
+        for head in preset.model.heads:
+            if head.target_name not in available:
+                raise DataError(f"model.heads: head {head.name!r} wants target {head.target_name!r}, which the "
+                                f"{preset.data.source} source does not have (it has: {', '.join(sorted(available))})")
+            targets[head.name] = _labels_for(head, arrays.targets[head.target_name], where)
+        out.append(Arrays(arrays.x, targets))
+    return out[0], out[1]
+
+
+def build_data(preset: Preset, base_dir: Path | None = None) -> DataSplits:
+    import tensorflow as tf
+
+    train, val = load_arrays(preset, base_dir)
+    batch = preset.training.batch_size
+    seed = preset.data.seed
+    ds = tf.data.Dataset.from_tensor_slices((train.x, train.targets))
+    if preset.data.shuffle:
+        ds = ds.shuffle(len(train), seed=seed, reshuffle_each_iteration=True)
+    # Repeat before batching and drop the remainder: every batch has one shape, so nothing retraces.
+    ds = ds.repeat().batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    val_batch = min(batch, len(val))
+    val_ds = (tf.data.Dataset.from_tensor_slices((val.x, val.targets))
+              .batch(val_batch, drop_remainder=True)
+              .take(preset.training.validation_batches)
+              .cache())
+    return DataSplits(ds, val_ds, len(train), len(val))

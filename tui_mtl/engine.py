@@ -1,0 +1,438 @@
+"""The training Session: model, data, strategies, commands in, reports out. Never imports Textual.
+
+Threading: `run()` trains in the calling thread (the UI calls it from a worker). Every command
+(`set_strategy`, `set_lr`, ...) may be called from any thread; it is validated at once, queued, and
+applied at the next step boundary. Reports go to subscribers from the training thread.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from tui_mtl.errors import CommandError
+from tui_mtl.history import History
+from tui_mtl.presets import Preset
+from tui_mtl.reports import ERROR, FINISHED, PAUSED, RUNNING, STOPPED, Event, Report, frozen
+from tui_mtl.strategies.registry import canonical_name, load_update_rule, parse_strategy_name
+
+TRUNK = "trunk"
+
+LOSS_CLASSES = {
+    "mse": "MeanSquaredError",
+    "mae": "MeanAbsoluteError",
+    "huber": "Huber",
+    "log_cosh": "LogCosh",
+    "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
+    "binary_crossentropy": "BinaryCrossentropy",
+}
+METRIC_CLASSES = {
+    ("regression", "mae"): "MeanAbsoluteError",
+    ("regression", "mse"): "MeanSquaredError",
+    ("regression", "rmse"): "RootMeanSquaredError",
+    ("classification", "accuracy"): "SparseCategoricalAccuracy",
+    ("binary", "accuracy"): "BinaryAccuracy",
+}
+
+
+def make_optimizer_factory(spec) -> Callable:
+    import keras
+
+    def make(learning_rate: float):
+        if spec.name == "adam":
+            return keras.optimizers.Adam(learning_rate, beta_1=spec.beta_1, beta_2=spec.beta_2,
+                                         epsilon=spec.epsilon)
+        if spec.name == "sgd":
+            return keras.optimizers.SGD(learning_rate, momentum=spec.momentum, nesterov=spec.nesterov)
+        return keras.optimizers.RMSprop(learning_rate, rho=spec.rho, momentum=spec.momentum,
+                                        epsilon=spec.epsilon)
+
+    return make
+
+
+def check_rate(value, what: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise CommandError(f"{what}: {value!r} is not a number") from None
+    if not math.isfinite(number) or number <= 0:
+        raise CommandError(f"{what}: must be a finite number > 0, got {value!r}")
+    return number
+
+
+def check_weight(value, what: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise CommandError(f"{what}: {value!r} is not a number") from None
+    if not math.isfinite(number) or number < 0:
+        raise CommandError(f"{what}: must be a finite number >= 0, got {value!r}")
+    return number
+
+
+class Session:
+    """One model trained under switchable strategies.
+
+    >>> s = Session(load_preset("quickstart")); s.run(100); s.set_strategy("grouped"); s.run(100)
+    """
+
+    def __init__(self, preset: Preset, *, base_dir: Path | None = None, report_interval: float = 0.25,
+                 report_every: int | None = None, seed: int | None = None, data=None):
+        import keras
+        import tensorflow as tf
+
+        from tui_mtl.data import build_data
+        from tui_mtl.model import build_model
+
+        self._tf = tf
+        self.preset = preset
+        self.report_interval = report_interval
+        self.report_every = report_every
+        self.head_names = preset.model.head_names
+        seed = preset.data.seed if seed is None else seed
+        self.net = build_model(preset.model, seed=seed)
+        self.model = self.net.model
+        self.data = data if data is not None else build_data(preset, base_dir)
+        self._iterator = iter(self.data.train)
+
+        heads = preset.model.heads
+        self.learning_rates = {TRUNK: preset.training.trunk_learning_rate, **{h.name: h.learning_rate for h in heads}}
+        self.weights = {h.name: h.weight for h in heads}
+        self.loss_scales = {h.name: h.loss_scale for h in heads}
+        self._weights_var = tf.Variable([h.weight for h in heads], dtype=tf.float32, trainable=False,
+                                        name="loss_weights")
+        self._scales_var = tf.Variable([h.loss_scale for h in heads], dtype=tf.float32, trainable=False,
+                                       name="loss_scales")
+        from tui_mtl.strategies.base import StepContext
+
+        loss_fns = {h.name: getattr(keras.losses, LOSS_CLASSES[h.loss])() for h in heads}
+        self._ctx = StepContext(self.net, loss_fns, self._weights_var, self._scales_var,
+                                make_optimizer_factory(preset.training.optimizer))
+        self._metrics = {h.name: getattr(keras.metrics, METRIC_CLASSES[(h.kind, h.metric)])() for h in heads}
+        # On-device accumulators: nothing leaves the device until a report is due.
+        self._loss_sum = tf.Variable(tf.zeros([len(heads)]), trainable=False, name="loss_sum")
+        self._loss_count = tf.Variable(0.0, trainable=False, name="loss_count")
+
+        self._rules: dict = {}  # canonical strategy name -> UpdateRule (kept: state survives switching)
+        self._step_fns: dict = {}
+        self.trace_counts: dict[str, int] = {}
+        self._eval_fn = None
+        self.strategy = canonical_name(preset.strategy.name)
+        self._rule(self.strategy)
+        self._initial_weights = [np.array(w) for w in self.model.get_weights()]
+
+        self.step_count = 0
+        self.history = History()
+        self.events: list[Event] = []
+        self._pending_events: list[Event] = []
+        self._pending_val: tuple | None = None
+        self._subscribers: list[Callable[[Report], None]] = []
+        self._commands: queue.Queue = queue.Queue()
+        self._lock = threading.RLock()
+        self._running = False
+        self._paused = False
+        self._stop = threading.Event()
+        self._train_seconds = 0.0
+        self._target = 0
+        self._last_report_time = time.perf_counter()
+        self._last_report_step = 0
+        self.last_report: Report | None = None
+
+    # --- strategies -----------------------------------------------------------------------
+
+    def _rule(self, name: str):
+        if name not in self._rules:
+            rule_name, _weighting = parse_strategy_name(name)
+            head_lrs = {h: self.learning_rates[h] for h in self.head_names}
+            self._rules[name] = load_update_rule(rule_name)(self._ctx, self.learning_rates[TRUNK], head_lrs)
+            self._step_fns[name] = self._make_step_fn(name, self._rules[name])
+        return self._rules[name]
+
+    def _make_step_fn(self, name: str, rule):
+        tf = self._tf
+        self.trace_counts[name] = 0
+
+        def step(iterator):
+            self.trace_counts[name] += 1  # runs only while tracing
+            x, y = next(iterator)
+            losses = rule.train_step(x, y)
+            self._loss_sum.assign_add(losses)
+            self._loss_count.assign_add(1.0)
+
+        return tf.function(step)
+
+    # --- commands (any thread) -----------------------------------------------------------
+
+    def _submit(self, action: Callable[[], None]) -> None:
+        with self._lock:
+            if self._running:
+                self._commands.put(action)
+                return
+            action()
+
+    def _note(self, kind: str, text: str) -> None:
+        event = Event(self.step_count, kind, text)
+        self.events.append(event)
+        self._pending_events.append(event)
+
+    def set_strategy(self, name: str) -> None:
+        try:
+            name = canonical_name(name)
+        except ValueError as err:
+            raise CommandError(str(err)) from None
+
+        def apply():
+            if name != self.strategy:
+                rule = self._rule(name)
+                rule.set_learning_rates(self.learning_rates[TRUNK], {h: self.learning_rates[h] for h in self.head_names})
+                self.strategy = name
+                self._note("strategy", name)
+
+        self._submit(apply)
+
+    def _check_head(self, head: str, allow_trunk: bool = False) -> None:
+        known = self.head_names + ([TRUNK] if allow_trunk else [])
+        if head not in known:
+            raise CommandError(f"unknown head {head!r}; heads are {', '.join(known)}")
+
+    def set_lr(self, head: str, rate) -> None:
+        """Set a head's learning rate (or the trunk's, with head='trunk')."""
+        self._check_head(head, allow_trunk=True)
+        rate = check_rate(rate, f"learning rate of {head}")
+
+        def apply():
+            self.learning_rates[head] = rate
+            head_lrs = {h: self.learning_rates[h] for h in self.head_names}
+            for rule in self._rules.values():
+                rule.set_learning_rates(self.learning_rates[TRUNK], head_lrs)
+            self._note("lr", f"{head} lr={rate:.3g}")
+
+        self._submit(apply)
+
+    def set_weight(self, head: str, weight) -> None:
+        self._check_head(head)
+        weight = check_weight(weight, f"weight of {head}")
+
+        def apply():
+            self.weights[head] = weight
+            self._weights_var.assign([self.weights[h] for h in self.head_names])
+            self._note("weight", f"{head} w={weight:.3g}")
+
+        self._submit(apply)
+
+    def set_loss_scale(self, head: str, scale) -> None:
+        self._check_head(head)
+        scale = check_rate(scale, f"loss scale of {head}")
+
+        def apply():
+            self.loss_scales[head] = scale
+            self._scales_var.assign([self.loss_scales[h] for h in self.head_names])
+            self._note("scale", f"{head} scale={scale:.3g}")
+
+        self._submit(apply)
+
+    def pause(self) -> None:
+        self._submit(lambda: self._set_paused(True))
+
+    def resume(self) -> None:
+        self._submit(lambda: self._set_paused(False))
+
+    def _set_paused(self, paused: bool) -> None:
+        if paused != self._paused:
+            self._paused = paused
+            self._note("pause" if paused else "resume", "paused" if paused else "resumed")
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def stop(self) -> None:
+        """Ask a running `run()` to return at the next step boundary (callable from any thread)."""
+        self._stop.set()
+
+    def reset(self) -> None:
+        """Fresh start: the initial weights again, every optimizer's state zeroed, history cleared."""
+
+        def apply():
+            self.model.set_weights(self._initial_weights)
+            for rule in self._rules.values():
+                rule.reset_state()
+            self._loss_sum.assign(self._tf.zeros_like(self._loss_sum))
+            self._loss_count.assign(0.0)
+            self.step_count = 0
+            self._train_seconds = 0.0
+            self.last_report = None
+            self.history = History(self.history.max_points)
+            self._note("reset", "restarted from fresh weights")
+
+        self._submit(apply)
+
+    def subscribe(self, callback: Callable[[Report], None]) -> Callable[[], None]:
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback)
+
+    # --- training ------------------------------------------------------------------------
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                action = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            action()
+
+    def step(self) -> None:
+        """One training step under the strategy in force (commands already applied)."""
+        self._step_fns[self.strategy](self._iterator)
+        self.step_count += 1
+
+    def run(self, steps: int | None = None) -> Report:
+        """Train `steps` steps (default: the preset's) in this thread; return the last report."""
+        steps = self.preset.training.steps if steps is None else steps
+        if steps < 0:
+            raise CommandError(f"steps must be >= 0, got {steps}")
+        with self._lock:
+            if self._running:
+                raise RuntimeError("this Session is already running in another thread")
+            self._running = True
+        self._stop.clear()
+        self._target = self.step_count + steps
+        self._last_report_time = time.perf_counter()
+        self._last_report_step = self.step_count
+        validate_every = self.preset.training.validate_every
+        state = FINISHED
+        try:
+            while True:
+                self._drain()
+                if self._stop.is_set():
+                    state = STOPPED
+                    break
+                if self._paused:
+                    self._publish(PAUSED)
+                    self._wait_while_paused()
+                    continue
+                if self.step_count >= self._target:
+                    break
+                started = time.perf_counter()
+                self.step()
+                self._train_seconds += time.perf_counter() - started
+                if self.step_count % validate_every == 0:
+                    self._pending_val = self.validate()
+                if self._report_due():
+                    self._publish(RUNNING)
+        except Exception as err:  # reported, then re-raised for the caller
+            self._publish(ERROR, message=f"{type(err).__name__}: {err}")
+            raise
+        finally:
+            with self._lock:
+                self._running = False
+                self._drain()
+        return self._publish(state)
+
+    def _wait_while_paused(self) -> None:
+        pause_started = time.perf_counter()
+        while self._paused and not self._stop.is_set():
+            try:
+                action = self._commands.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            action()
+            if self._pending_events:
+                self._publish(PAUSED)
+        self._last_report_time += time.perf_counter() - pause_started
+
+    def _report_due(self) -> bool:
+        if self._pending_val is not None or self._pending_events:
+            return True
+        if self.report_every is not None:
+            return self.step_count - self._last_report_step >= self.report_every
+        return time.perf_counter() - self._last_report_time >= self.report_interval
+
+    def _publish(self, state: str, message: str | None = None) -> Report:
+        now = time.perf_counter()
+        count = float(self._loss_count.numpy())
+        # With no step since the last report (a pause, the final report), repeat the last values.
+        previous = self.last_report
+        train_loss = dict(previous.train_loss) if previous else {}
+        total = previous.total_loss if previous else None
+        if count > 0:
+            means = self._loss_sum.numpy() / count
+            train_loss = {h: float(v) for h, v in zip(self.head_names, means)}
+            total = float(sum(self.weights[h] * self.loss_scales[h] * train_loss[h] for h in self.head_names))
+            self._loss_sum.assign(self._tf.zeros_like(self._loss_sum))
+            self._loss_count.assign(0.0)
+        dt = now - self._last_report_time
+        steps_done = self.step_count - self._last_report_step
+        val_loss, val_metric = self._pending_val or (None, None)
+        report = Report(
+            step=self.step_count, target_step=self._target, state=state, strategy=self.strategy,
+            train_loss=frozen(train_loss), total_loss=total,
+            learning_rates=frozen(self.learning_rates), weights=frozen(self.weights),
+            steps_per_sec=steps_done / dt if dt > 0 and steps_done else (previous.steps_per_sec if previous else 0.0),
+            elapsed=self._train_seconds, val_loss=frozen(val_loss), val_metric=frozen(val_metric),
+            events=tuple(self._pending_events), message=message,
+        )
+        self._pending_events.clear()
+        self._pending_val = None
+        self._last_report_time, self._last_report_step = now, self.step_count
+        self.last_report = report
+        self.history.add(report)
+        for callback in list(self._subscribers):
+            callback(report)
+        return report
+
+    # --- validation ----------------------------------------------------------------------
+
+    def _make_eval_fn(self):
+        tf = self._tf
+        ctx = self._ctx
+
+        def evaluate(x, y):
+            preds = self.model(x, training=False)
+            for name in self.head_names:
+                self._metrics[name].update_state(y[name], preds[name])
+            return tf.stack([ctx.loss_fns[name](y[name], preds[name]) for name in self.head_names])
+
+        return tf.function(evaluate)
+
+    def validate(self) -> tuple[dict, dict]:
+        """Mean per-head validation loss and metric over the held-out batches."""
+        if self._eval_fn is None:
+            self._eval_fn = self._make_eval_fn()
+        for metric in self._metrics.values():
+            metric.reset_state()
+        total, batches = None, 0
+        for x, y in self.data.validation:
+            losses = self._eval_fn(x, y)
+            total = losses if total is None else total + losses
+            batches += 1
+        means = (total / batches).numpy()
+        loss = {h: float(v) for h, v in zip(self.head_names, means)}
+        metric = {h: float(self._metrics[h].result()) for h in self.head_names}
+        return loss, metric
+
+    # --- the session as a preset ---------------------------------------------------------
+
+    def current_preset(self, name: str | None = None, description: str | None = None) -> Preset:
+        """The preset that reproduces what is in force now: strategy, rates, weights, scales."""
+        heads = []
+        for head in self.preset.model.model_dump(mode="json")["heads"]:
+            head.update(learning_rate=self.learning_rates[head["name"]], weight=self.weights[head["name"]],
+                        loss_scale=self.loss_scales[head["name"]])
+            heads.append(head)
+        changes = {
+            "model": {"heads": heads},
+            "training": {"trunk_learning_rate": self.learning_rates[TRUNK]},
+            "strategy": {"name": self.strategy},
+        }
+        if name is not None:
+            changes["name"] = name
+        if description is not None:
+            changes["description"] = description
+        return self.preset.with_changes(**changes)

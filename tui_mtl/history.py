@@ -1,0 +1,95 @@
+"""Per-head series of every report, in bounded memory, with the change markers."""
+
+from __future__ import annotations
+
+import threading
+
+from tui_mtl.reports import Event, Report
+
+
+class Series:
+    """(step, value) points; past `max_points`, neighbours are merged so memory stays bounded.
+
+    Merging averages pairs, so a decimated curve keeps its level instead of aliasing.
+    """
+
+    def __init__(self, max_points: int = 4096):
+        self.max_points = max_points
+        self.steps: list[float] = []
+        self.values: list[float] = []
+        self._stride = 1  # how many raw points one stored point stands for, for the newest points
+        self._pending: list[tuple[float, float]] = []
+
+    def append(self, step: float, value: float) -> None:
+        self._pending.append((step, value))
+        if len(self._pending) < self._stride:
+            return
+        steps, values = zip(*self._pending)
+        self._pending.clear()
+        self.steps.append(sum(steps) / len(steps))
+        self.values.append(sum(values) / len(values))
+        if len(self.steps) >= self.max_points:
+            self._halve()
+
+    def _halve(self) -> None:
+        self.steps = [(a + b) / 2 for a, b in zip(self.steps[0::2], self.steps[1::2])]
+        self.values = [(a + b) / 2 for a, b in zip(self.values[0::2], self.values[1::2])]
+        self._stride *= 2
+
+    def points(self) -> tuple[list[float], list[float]]:
+        steps, values = list(self.steps), list(self.values)
+        if self._pending:  # the newest raw points are shown at once, not after a whole stride
+            steps.append(sum(s for s, _ in self._pending) / len(self._pending))
+            values.append(sum(v for _, v in self._pending) / len(self._pending))
+        return steps, values
+
+    def __len__(self) -> int:
+        return len(self.steps) + bool(self._pending)
+
+
+class History:
+    """Everything the plots and tables need, appended from the engine's thread, read from any."""
+
+    def __init__(self, max_points: int = 4096):
+        self._lock = threading.Lock()
+        self.max_points = max_points
+        self.train: dict[str, Series] = {}
+        self.val: dict[str, Series] = {}
+        self.val_metric: dict[str, Series] = {}
+        self.events: list[Event] = []
+        self.best_train: dict[str, float] = {}
+        self.best_val: dict[str, float] = {}
+        self.last: Report | None = None
+        self._last_train_step = 0
+
+    def _series(self, table: dict, head: str) -> Series:
+        if head not in table:
+            table[head] = Series(self.max_points)
+        return table[head]
+
+    def add(self, report: Report) -> None:
+        with self._lock:
+            self.last = report
+            self.events.extend(report.events)
+            fresh = report.step > self._last_train_step  # a final or paused report repeats old values
+            self._last_train_step = max(self._last_train_step, report.step)
+            for head, value in report.train_loss.items() if fresh else ():
+                self._series(self.train, head).append(report.step, value)
+                self.best_train[head] = min(value, self.best_train.get(head, float("inf")))
+            for head, value in (report.val_loss or {}).items():
+                self._series(self.val, head).append(report.step, value)
+                self.best_val[head] = min(value, self.best_val.get(head, float("inf")))
+            for head, value in (report.val_metric or {}).items():
+                self._series(self.val_metric, head).append(report.step, value)
+
+    def snapshot(self, head: str) -> dict:
+        """Copies of one head's series, safe to use while training appends."""
+        with self._lock:
+            return {
+                "train": self.train[head].points() if head in self.train else ([], []),
+                "val": self.val[head].points() if head in self.val else ([], []),
+            }
+
+    def markers(self) -> list[Event]:
+        with self._lock:
+            return list(self.events)

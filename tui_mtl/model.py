@@ -1,0 +1,86 @@
+"""Build the Keras functional model from a ModelSpec and know which variables are whose."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+
+from tui_mtl.presets import HeadSpec, ModelSpec
+
+TRUNK_PREFIX = "trunk"
+
+
+@dataclass(frozen=True)
+class MultiHeadModel:
+    """The Keras model plus the variable groups every strategy needs."""
+
+    model: keras.Model
+    trunk_variables: tuple  # trainable variables of the shared trunk
+    head_variables: dict  # head name -> tuple of its trainable variables
+
+    @property
+    def head_names(self) -> list[str]:
+        return list(self.head_variables)
+
+
+def _trunk_layer(spec, index: int):
+    name = f"{TRUNK_PREFIX}_{index}_{spec.type}"
+    if spec.type == "conv2d":
+        return keras.layers.Conv2D(spec.filters, spec.kernel_size, strides=spec.strides,
+                                   padding=spec.padding, activation=spec.activation, name=name)
+    if spec.type == "max_pool":
+        return keras.layers.MaxPooling2D(spec.pool_size, name=name)
+    if spec.type == "avg_pool":
+        return keras.layers.AveragePooling2D(spec.pool_size, name=name)
+    if spec.type == "global_avg_pool":
+        return keras.layers.GlobalAveragePooling2D(name=name)
+    if spec.type == "global_max_pool":
+        return keras.layers.GlobalMaxPooling2D(name=name)
+    if spec.type == "flatten":
+        return keras.layers.Flatten(name=name)
+    if spec.type == "dense":
+        return keras.layers.Dense(spec.units, activation=spec.activation, name=name)
+    if spec.type == "dropout":
+        return keras.layers.Dropout(spec.rate, name=name)
+    if spec.type == "batch_norm":
+        return keras.layers.BatchNormalization(name=name)
+    raise ValueError(f"unknown trunk layer type {spec.type!r}")  # the schema makes this unreachable
+
+
+OUTPUT_ACTIVATION = {"regression": "linear", "classification": "softmax", "binary": "sigmoid"}
+
+
+def _head_layers(head: HeadSpec) -> list:
+    layers = [keras.layers.Dense(units, activation="relu", name=f"{head.name}_hidden_{i}")
+              for i, units in enumerate(head.hidden)]
+    # The output layer carries the head's name so the model's outputs are keyed by head.
+    layers.append(keras.layers.Dense(head.units, activation=OUTPUT_ACTIVATION[head.kind], name=head.name))
+    return layers
+
+
+def build_model(spec: ModelSpec, seed: int | None = None) -> MultiHeadModel:
+    """Functional model with one named output per head; `seed` makes the initial weights repeatable."""
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    inputs = keras.Input(shape=tuple(spec.input_shape), name="image")
+    x = inputs
+    trunk_layers = [_trunk_layer(layer, i) for i, layer in enumerate(spec.trunk)]
+    for layer in trunk_layers:
+        x = layer(x)
+    if len(x.shape) > 2:  # heads are dense: give them a vector
+        flatten = keras.layers.Flatten(name=f"{TRUNK_PREFIX}_flatten_out")
+        trunk_layers.append(flatten)
+        x = flatten(x)
+    outputs = {}
+    head_variables = {}
+    for head in spec.heads:
+        y = x
+        layers = _head_layers(head)
+        for layer in layers:
+            y = layer(y)
+        outputs[head.name] = y
+        head_variables[head.name] = tuple(v for layer in layers for v in layer.trainable_variables)
+    model = keras.Model(inputs, outputs, name="multi_head")
+    trunk_variables = tuple(v for layer in trunk_layers for v in layer.trainable_variables)
+    return MultiHeadModel(model, trunk_variables, head_variables)

@@ -1,0 +1,57 @@
+"""Immutable reports the engine publishes, and the events (changes) they carry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+RUNNING, PAUSED, FINISHED, STOPPED, ERROR = "running", "paused", "finished", "stopped", "error"
+
+
+def frozen(mapping: Mapping | None) -> Mapping | None:
+    return None if mapping is None else MappingProxyType(dict(mapping))
+
+
+@dataclass(frozen=True)
+class Event:
+    """A change made while training: shown as a marker on the plots and logged."""
+
+    step: int
+    kind: str  # "strategy", "lr", "weight", "pause", "resume", "reset"
+    text: str
+
+
+@dataclass(frozen=True)
+class Report:
+    step: int
+    target_step: int  # the step the current run() ends at
+    state: str
+    strategy: str
+    train_loss: Mapping  # head -> mean raw loss L_i since the previous report (empty if no step ran)
+    total_loss: float | None  # sum_i w_i*s_i*L_i over the same steps
+    learning_rates: Mapping  # head -> rate, plus "trunk"
+    weights: Mapping  # head -> w_i
+    steps_per_sec: float
+    elapsed: float  # seconds spent training in this session
+    val_loss: Mapping | None = None  # set on the report that follows a validation
+    val_metric: Mapping | None = None
+    events: tuple = field(default_factory=tuple)
+    message: str | None = None
+
+    @property
+    def heads(self) -> list[str]:
+        return [name for name in self.weights]
+
+    def as_row(self) -> dict:
+        """A flat row for CSV/JSONL: one column per head and quantity."""
+        row = {"step": self.step, "strategy": self.strategy, "state": self.state,
+               "steps_per_sec": round(self.steps_per_sec, 3), "total_loss": self.total_loss,
+               "lr_trunk": self.learning_rates.get("trunk")}
+        for head in self.heads:
+            row[f"loss_{head}"] = self.train_loss.get(head)
+            row[f"lr_{head}"] = self.learning_rates[head]
+            row[f"weight_{head}"] = self.weights[head]
+            row[f"val_loss_{head}"] = self.val_loss.get(head) if self.val_loss else None
+            row[f"val_metric_{head}"] = self.val_metric.get(head) if self.val_metric else None
+        return row

@@ -1,0 +1,1 @@
+"""Training strategies: one module per update rule; see registry.py for the names."""
