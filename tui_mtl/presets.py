@@ -329,10 +329,15 @@ class Preset(_Strict):
 
 def _deep_update(base: dict, changes: dict) -> None:
     for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
+        if isinstance(value, dict) and isinstance(base.get(key), dict) and not _switches_kind(base[key], value):
             _deep_update(base[key], value)
         else:
             base[key] = value
+
+
+def _switches_kind(old: dict, new: dict) -> bool:
+    """A change of discriminator (optimizer name, data source) replaces the table: old fields don't fit."""
+    return any(k in new and new[k] != old.get(k) for k in ("name", "source", "type"))
 
 
 # --- reading, finding, writing -----------------------------------------------------------

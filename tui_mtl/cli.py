@@ -1,0 +1,307 @@
+"""`tui-mtl`: the terminal app by default; `run` trains headless; `presets` lists, shows and checks.
+
+Bad input exits with code 2 and one line naming the problem; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+from tui_mtl.errors import TuiMtlError
+from tui_mtl.presets import find_preset_path, preset_files, read_preset
+
+SUBCOMMANDS = ("run", "presets")
+
+
+class UsageError(TuiMtlError):
+    pass
+
+
+def _quiet_tensorflow_import() -> None:
+    """Import TensorFlow with its native start-up chatter (written to fd 2) sent to /dev/null."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+# --- argument parsing --------------------------------------------------------------------
+
+
+def parse_assignments(values: list[str], what: str) -> list[tuple[str, float]]:
+    """['head1=1e-3', ...] -> [('head1', 0.001), ...]; malformed items raise UsageError."""
+    pairs = []
+    for item in values or []:
+        head, sep, number = item.partition("=")
+        if not sep or not head or not number:
+            raise UsageError(f"{what} {item!r}: expected HEAD=VALUE, e.g. {what} head1=1e-3")
+        try:
+            value = float(number)
+        except ValueError:
+            raise UsageError(f"{what} {item!r}: {number!r} is not a number") from None
+        if not math.isfinite(value):
+            raise UsageError(f"{what} {item!r}: the value must be finite")
+        pairs.append((head.strip(), value))
+    return pairs
+
+
+def _ui_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tui-mtl",
+        description="Train multi-head Keras networks live in the terminal. "
+                    f"Subcommands: {', '.join(SUBCOMMANDS)} (tui-mtl SUBCOMMAND --help).")
+    parser.add_argument("preset", nargs="?", help="preset name or .toml path (default: open the picker)")
+    parser.add_argument("--fps", type=int, default=30, help="cap on screen refreshes per second (default 30)")
+    parser.add_argument("--runs-dir", help="where run folders go (default: the user's state dir)")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    return parser
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tui-mtl run", description="Train a preset headless, printing progress.")
+    parser.add_argument("preset", help="preset name or .toml path")
+    parser.add_argument("--steps", type=int, help="steps to train (default: the preset's)")
+    parser.add_argument("--strategy", help="strategy to train with (default: the preset's)")
+    parser.add_argument("--lr", action="append", metavar="HEAD=RATE",
+                        help="a head's learning rate (or trunk=RATE); repeatable")
+    parser.add_argument("--weight", action="append", metavar="HEAD=W", help="a head's loss weight; repeatable")
+    parser.add_argument("--seed", type=int, help="data and initialisation seed (default: the preset's)")
+    parser.add_argument("--metrics-out", metavar="FILE", help="write one row per report: .csv or .jsonl")
+    parser.add_argument("--quiet", action="store_true", help="print only the final table")
+    return parser
+
+
+def _presets_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tui-mtl presets", description="List, show and check presets.")
+    sub = parser.add_subparsers(dest="action")
+    sub.add_parser("list", help="one line per preset (the default)")
+    show = sub.add_parser("show", help="print a preset's TOML")
+    show.add_argument("preset")
+    check = sub.add_parser("check", help="validate preset files: exit 0, or 2 with the first problem")
+    check.add_argument("files", nargs="+")
+    return parser
+
+
+# --- presets -----------------------------------------------------------------------------
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    if args.action in (None, "list"):
+        rows = []
+        for origin, path in preset_files():
+            try:
+                description = read_preset(path).description
+            except TuiMtlError as err:
+                description = f"INVALID: {err}"
+            rows.append((path.stem, origin, description))
+        width = max((len(name) for name, _o, _d in rows), default=4)
+        for name, origin, description in rows:
+            print(f"{name:<{width}}  {origin:<7}  {description}")
+        return 0
+    if args.action == "show":
+        path = find_preset_path(args.preset)
+        read_preset(path)  # refuse to show an invalid file as if it were fine
+        print(path.read_text(encoding="utf-8"), end="")
+        return 0
+    for file in args.files:  # check
+        preset = read_preset(file)
+        print(f"{file}: ok ({preset.name}: {len(preset.model.heads)} heads, strategy {preset.strategy.name})")
+    return 0
+
+
+# --- headless training -------------------------------------------------------------------
+
+
+class MetricsWriter:
+    """One row per report, flushed as it goes, so a crash keeps everything written so far."""
+
+    def __init__(self, path: str):
+        self.path = Path(path)
+        if self.path.suffix not in (".csv", ".jsonl"):
+            raise UsageError(f"--metrics-out {path}: use a .csv or .jsonl file name")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.handle = open(self.path, "w", newline="", encoding="utf-8")
+        except OSError as err:
+            raise UsageError(f"--metrics-out {path}: {err.strerror or err}") from None
+        self.csv = None
+
+    def write(self, report) -> None:
+        row = report.as_row()
+        if self.path.suffix == ".jsonl":
+            self.handle.write(json.dumps(row) + "\n")
+        else:
+            if self.csv is None:
+                self.csv = csv.DictWriter(self.handle, fieldnames=list(row))
+                self.csv.writeheader()
+            self.csv.writerow({k: "" if v is None else v for k, v in row.items()})
+        self.handle.flush()
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g}"
+
+
+def _eta(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class ProgressPrinter:
+    def __init__(self, heads: list[str], start_step: int, interval: float = 0.5):
+        self.heads = heads
+        self.start_step = start_step
+        self.interval = interval
+        self.last_print = -math.inf
+        self.elapsed_at_last = 0.0
+
+    def __call__(self, report) -> None:
+        for event in report.events:
+            print(f"step {event.step}: {event.kind}: {event.text}")
+        is_val = report.val_loss is not None
+        if not is_val and report.elapsed - self.last_print < self.interval and report.state == "running":
+            return
+        self.last_print = report.elapsed
+        done = report.step - self.start_step
+        total = report.target_step - self.start_step
+        rate = report.steps_per_sec
+        eta = _eta((total - done) / rate) if rate > 0 else "?"
+        losses = "  ".join(f"{h} {_fmt(report.train_loss.get(h))}" for h in self.heads)
+        line = f"step {report.step}/{report.target_step}  {losses}  | {rate:.0f} steps/s  ETA {eta}"
+        if is_val:
+            line += "  | val " + "  ".join(f"{h} {_fmt(report.val_loss[h])}" for h in self.heads)
+        print(line, flush=True)
+
+
+def summary_table(session) -> str:
+    report = session.last_report
+    preset = session.preset
+    rows = [("head", "loss", "weight", "lr", "train", "best", "val loss", "val metric")]
+    val_loss, val_metric = session.validate()
+    for head in preset.model.heads:
+        name = head.name
+        rows.append((name, head.loss, _fmt(session.weights[name]), _fmt(session.learning_rates[name]),
+                     _fmt(report.train_loss.get(name) if report else None),
+                     _fmt(session.history.best_train.get(name)), _fmt(val_loss[name]),
+                     f"{head.metric} {val_metric[name]:.4g}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    preset_path = find_preset_path(args.preset)
+    preset = read_preset(preset_path)
+    if args.steps is not None and args.steps <= 0:
+        raise UsageError(f"--steps must be a positive number of steps, got {args.steps}")
+    if args.seed is not None:
+        preset = preset.with_changes(data={"seed": args.seed})
+    lrs = parse_assignments(args.lr, "--lr")
+    weights = parse_assignments(args.weight, "--weight")
+    heads = preset.model.head_names
+    for head, _v in lrs:
+        if head not in heads + ["trunk"]:
+            raise UsageError(f"--lr {head}=...: unknown head {head!r}; heads are {', '.join(heads)} (or trunk)")
+    for head, _v in weights:
+        if head not in heads:
+            raise UsageError(f"--weight {head}=...: unknown head {head!r}; heads are {', '.join(heads)}")
+    if args.strategy:
+        from tui_mtl.strategies.registry import parse_strategy_name
+
+        try:
+            parse_strategy_name(args.strategy)
+        except ValueError as err:
+            raise UsageError(f"--strategy: {err}") from None
+    writer = MetricsWriter(args.metrics_out) if args.metrics_out else None
+
+    _quiet_tensorflow_import()
+    from tui_mtl.engine import Session
+
+    session = Session(preset, base_dir=preset_path.parent, report_interval=0.25)
+    if args.strategy:
+        session.set_strategy(args.strategy)
+    for head, value in lrs:
+        session.set_lr(head, value)
+    for head, value in weights:
+        session.set_weight(head, value)
+    if not args.quiet:
+        session.subscribe(ProgressPrinter(heads, session.step_count))
+    if writer:
+        session.subscribe(writer.write)
+    steps = args.steps or preset.training.steps
+    print(f"{preset.name}: {steps} steps, strategy {session.strategy}, heads {', '.join(heads)}", flush=True)
+    try:
+        report = session.run(steps)
+    except KeyboardInterrupt:
+        session.stop()
+        print("interrupted", file=sys.stderr)
+        report = session.last_report
+    finally:
+        if writer:
+            writer.close()
+    print(summary_table(session))
+    if report is not None:
+        print(f"{report.step} steps in {report.elapsed:.1f} s of training "
+              f"({report.step / report.elapsed if report.elapsed else 0:.0f} steps/s)")
+    if writer:
+        print(f"metrics written to {writer.path}")
+    return 0
+
+
+# --- entry point -------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        if argv and argv[0] == "run":
+            return cmd_run(_run_parser().parse_args(argv[1:]))
+        if argv and argv[0] == "presets":
+            return cmd_presets(_presets_parser().parse_args(argv[1:]))
+        args = _ui_parser().parse_args(argv)
+        if args.version:
+            from tui_mtl import __version__
+
+            print(f"tui-mtl {__version__}")
+            return 0
+        if args.preset:
+            read_preset(find_preset_path(args.preset))  # a bad preset is refused before the UI starts
+        if args.fps <= 0:
+            raise UsageError(f"--fps must be a positive number, got {args.fps}")
+        return _start_ui(args)
+    except TuiMtlError as err:
+        print(f"tui-mtl: error: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. `tui-mtl presets | head`
+        with contextlib.suppress(OSError):
+            sys.stdout.close()
+        return 0
+
+
+def _start_ui(args: argparse.Namespace) -> int:
+    try:
+        from tui_mtl.ui.app import run_app
+    except ImportError:
+        print("tui-mtl: the terminal app is not available in this build; "
+              "use `tui-mtl run PRESET` to train headless.", file=sys.stderr)
+        return 1
+    return run_app(args.preset, fps=args.fps, runs_dir=args.runs_dir)
