@@ -1,0 +1,213 @@
+"""The Session: commands at step boundaries, no retracing, state kept across switches, reports."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from tests.conftest import tiny_preset
+from tui_mtl.engine import Session
+from tui_mtl.errors import CommandError
+
+
+def slots(rule) -> list:
+    return [v.numpy().copy() for opt in rule.optimizers for v in opt.variables]
+
+
+def test_switching_keeps_weights_and_each_strategys_optimizer_state(tiny):
+    session = Session(tiny)
+    session.run(5)
+    summed = session._rules["summed"]
+    summed_state = slots(summed)
+    weights_before = [np.array(w) for w in session.model.get_weights()]
+
+    session.set_strategy("grouped")
+    assert session.strategy == "grouped"
+    # switching itself changes no weight
+    assert all(np.array_equal(a, b) for a, b in zip(weights_before, session.model.get_weights()))
+    session.run(5)
+    # summed's optimizers were untouched while grouped trained
+    assert all(np.array_equal(a, b) for a, b in zip(summed_state, slots(summed)))
+    assert int(summed.trunk_optimizer.iterations) == 5
+    grouped = session._rules["grouped"]
+    assert all(int(opt.iterations) == 5 for opt in grouped.optimizers)
+
+    session.set_strategy("summed")
+    session.run(3)
+    assert int(summed.trunk_optimizer.iterations) == 8  # resumed, not restarted
+    assert session.step_count == 13
+    assert [e.text for e in session.events if e.kind == "strategy"] == ["grouped", "summed"]
+
+
+def test_rates_weights_and_strategies_change_without_retracing(tiny):
+    session = Session(tiny)
+    session.run(3)
+    session.set_strategy("grouped")
+    session.run(3)
+    for value in (0.02, 0.005, 0.001):
+        session.set_lr("size", value)
+        session.set_weight("shape", value * 100)
+        session.set_lr("trunk", value)
+        session.run(2)
+        session.set_strategy("summed" if session.strategy == "grouped" else "grouped")
+        session.run(2)
+    assert session.trace_counts == {"summed": 1, "grouped": 1}
+
+
+def test_rates_and_weights_reach_the_optimizers_and_the_loss(tiny):
+    session = Session(tiny)
+    session.set_lr("shape", 0.123)
+    session.set_lr("trunk", 0.0042)
+    session.set_weight("bright", 4.0)
+    summed = session._rules["summed"]
+    assert float(summed.head_optimizers["shape"].learning_rate) == pytest.approx(0.123)
+    assert float(summed.trunk_optimizer.learning_rate) == pytest.approx(0.0042)
+    assert list(session._weights_var.numpy()) == pytest.approx([0.3, 0.7, 4.0])
+    session.set_strategy("grouped")  # a rule created later gets the rates in force
+    grouped = session._rules["grouped"]
+    assert float(grouped.head_optimizers["shape"].learning_rate) == pytest.approx(0.123)
+    report = session.run(2)
+    assert report.learning_rates["shape"] == pytest.approx(0.123)
+    assert report.weights["bright"] == 4.0
+    # the reported total is the weighted sum of the reported per-head losses
+    expected = sum(report.weights[h] * report.train_loss[h] for h in session.head_names)
+    assert report.total_loss == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("call,args,fragment", [
+    ("set_lr", ("nope", 0.1), "unknown head 'nope'"),
+    ("set_lr", ("size", 0.0), "must be a finite number > 0"),
+    ("set_lr", ("size", float("nan")), "must be a finite number > 0"),
+    ("set_lr", ("size", "fast"), "is not a number"),
+    ("set_weight", ("size", -1.0), "must be a finite number >= 0"),
+    ("set_weight", ("trunk", 1.0), "unknown head 'trunk'"),
+    ("set_strategy", ("sideways",), "unknown strategy 'sideways'"),
+])
+def test_bad_commands_are_refused_and_change_nothing(tiny, call, args, fragment):
+    session = Session(tiny)
+    before = (dict(session.learning_rates), dict(session.weights), session.strategy)
+    with pytest.raises(CommandError, match=fragment):
+        getattr(session, call)(*args)
+    assert (session.learning_rates, session.weights, session.strategy) == before
+    assert session.events == []
+
+
+def test_reports_carry_train_and_validation_values(tiny):
+    session = Session(tiny, report_every=5)
+    reports = []
+    session.subscribe(reports.append)
+    session.run(20)
+    running = [r for r in reports if r.state == "running"]
+    assert [r.step for r in running] == [5, 10, 15, 20]
+    assert reports[-1].state == "finished"
+    with_val = [r for r in reports if r.val_loss is not None]
+    assert [r.step for r in with_val] == [10, 20]  # validate_every = 10
+    for r in with_val:
+        assert set(r.val_loss) == set(session.head_names)
+        assert 0.0 <= r.val_metric["shape"] <= 1.0
+    # the reported train loss is the mean over the steps since the previous report
+    for r in running:
+        assert all(np.isfinite(v) and v > 0 for v in r.train_loss.values())
+    steps, values = session.history.snapshot("size")["train"]
+    assert steps == [5, 10, 15, 20]
+    assert values == pytest.approx([r.train_loss["size"] for r in running])
+
+
+def test_losses_fall_on_the_quickstart_preset():
+    from tui_mtl import load_preset
+
+    session = Session(load_preset("quickstart"), report_every=50)
+    first = session.validate()[0]
+    session.run(300)
+    last = session.validate()[0]
+    for head in session.head_names:
+        assert last[head] < 0.7 * first[head], head
+
+
+def test_commands_from_another_thread_apply_at_step_boundaries(tiny):
+    session = Session(tiny, report_interval=0.01)
+    reports = []
+    session.subscribe(reports.append)
+    session.run(1)  # trace before timing anything
+    worker = threading.Thread(target=session.run, args=(100000,))
+    worker.start()
+    try:
+        time.sleep(0.3)
+        session.set_lr("size", 0.0005)
+        session.set_strategy("grouped")
+        time.sleep(0.3)
+        session.pause()
+        deadline = time.time() + 5
+        while time.time() < deadline and (not reports or reports[-1].state != "paused"):
+            time.sleep(0.01)
+        paused_at = session.step_count
+        time.sleep(0.3)
+        assert session.step_count == paused_at  # paused means no steps
+        session.set_weight("shape", 2.5)  # applied while paused
+        deadline = time.time() + 5
+        while time.time() < deadline and session.weights["shape"] != 2.5:
+            time.sleep(0.01)
+        assert session.weights["shape"] == 2.5
+        session.resume()
+        time.sleep(0.3)
+        assert session.step_count > paused_at
+    finally:
+        session.stop()
+        worker.join(timeout=10)
+    assert not worker.is_alive()
+    assert reports[-1].state == "stopped"
+    kinds = [e.kind for e in session.events]
+    assert kinds == ["lr", "strategy", "pause", "weight", "resume"]
+    lr_event = session.events[0]
+    after = [r for r in reports if r.step >= lr_event.step and r.state == "running"]
+    assert after and after[-1].learning_rates["size"] == 0.0005
+    assert after[-1].strategy == "grouped"
+
+
+def test_reset_restores_initial_weights_and_zeroes_optimizers(tiny):
+    session = Session(tiny)
+    initial = [np.array(w) for w in session.model.get_weights()]
+    session.run(5)
+    session.set_strategy("grouped")
+    session.run(5)
+    session.reset()
+    assert session.step_count == 0
+    assert all(np.array_equal(a, b) for a, b in zip(initial, session.model.get_weights()))
+    for rule in session._rules.values():
+        assert all(not np.any(v) for v in slots(rule))
+    # and a fresh session trains the same as a reset one (same batches aside): state is truly clean
+    assert session.trace_counts == {"summed": 1, "grouped": 1}
+
+
+def test_current_preset_reproduces_the_settings_in_force(tiny):
+    session = Session(tiny)
+    session.set_strategy("grouped")
+    session.set_lr("size", 0.0003)
+    session.set_weight("bright", 0.25)
+    session.set_lr("trunk", 0.002)
+    saved = session.current_preset(name="mine")
+    assert saved.name == "mine"
+    assert saved.strategy.name == "grouped"
+    assert saved.model.head("size").learning_rate == 0.0003
+    assert saved.model.head("bright").weight == 0.25
+    assert saved.training.trunk_learning_rate == 0.002
+    reopened = Session(saved)
+    assert reopened.strategy == "grouped"
+    assert reopened.learning_rates == session.learning_rates
+    assert reopened.weights == session.weights
+
+
+def test_an_error_in_training_is_reported_then_raised(tiny):
+    session = Session(tiny)
+    reports = []
+    session.subscribe(reports.append)
+
+    def broken(iterator):
+        raise RuntimeError("boom")
+
+    session._step_fns["summed"] = broken
+    with pytest.raises(RuntimeError, match="boom"):
+        session.run(3)
+    assert reports[-1].state == "error"
+    assert "boom" in reports[-1].message
