@@ -214,16 +214,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.steps is not None and args.steps <= 0:
         raise UsageError(f"--steps must be a positive number of steps, got {args.steps}")
     if args.seed is not None:
+        if not 0 <= args.seed <= 2**32 - 1:
+            raise UsageError(f"--seed must be between 0 and 2**32-1, got {args.seed}")
         preset = preset.with_changes(data={"seed": args.seed})
     lrs = parse_assignments(args.lr, "--lr")
     weights = parse_assignments(args.weight, "--weight")
     heads = preset.model.head_names
-    for head, _v in lrs:
+    for head, value in lrs:
         if head not in heads + ["trunk"]:
             raise UsageError(f"--lr {head}=...: unknown head {head!r}; heads are {', '.join(heads)} (or trunk)")
-    for head, _v in weights:
+        if value <= 0:
+            raise UsageError(f"--lr {head}={value:g}: a learning rate must be > 0")
+    for head, value in weights:
         if head not in heads:
             raise UsageError(f"--weight {head}=...: unknown head {head!r}; heads are {', '.join(heads)}")
+        if value < 0:
+            raise UsageError(f"--weight {head}={value:g}: a loss weight must be >= 0")
     if args.strategy:
         from tui_mtl.strategies.registry import parse_strategy_name
 

@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -239,20 +240,28 @@ class NpzData(_Strict):
 
 class DataSpec(_Strict):
     validation_split: float = Field(default=0.2, gt=0, lt=1)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)  # Keras seeds numpy, which takes 0 .. 2**32-1
     shuffle: bool = True
     source: Literal["shapes", "digits", "npz"]
     params: dict[str, Any] = Field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _check_params(self) -> "DataSpec":
-        self.source_spec  # validates
-        return self
+    @field_validator("params")
+    @classmethod
+    def _check_params(cls, params: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        # A field validator (not a model one) so that errors are located at data.params.<key>.
+        if "source" in params:
+            raise ValueError("'source' belongs in [data], not in data.params")
+        source = info.data.get("source")
+        if source is not None:  # else the source itself is invalid and reported
+            _SOURCE_SPECS[source].model_validate({"source": source, **params})
+        return params
 
     @property
     def source_spec(self) -> ShapesData | DigitsData | NpzData:
-        cls = {"shapes": ShapesData, "digits": DigitsData, "npz": NpzData}[self.source]
-        return cls(source=self.source, **self.params)
+        return _SOURCE_SPECS[self.source].model_validate({"source": self.source, **self.params})
+
+
+_SOURCE_SPECS = {"shapes": ShapesData, "digits": DigitsData, "npz": NpzData}
 
 
 # --- training ---------------------------------------------------------------------------
@@ -351,8 +360,8 @@ def format_validation_error(err: ValidationError) -> str:
             loc += f"[{part}]"
         elif part in ("function-after",) or str(part).startswith(("function-", "tagged-union")):
             continue
-        else:
-            loc += ("." if loc else "") + str(part)
+        else:  # an unknown key may be any string, even one with a newline: keep the message one line
+            loc += ("." if loc else "") + (part if str(part).isidentifier() else repr(str(part)))
     msg = first["msg"].removeprefix("Value error, ")
     more = len(err.errors()) - 1
     tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
@@ -364,6 +373,8 @@ def parse_preset(text: str, source: str = "<string>") -> Preset:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise PresetError(f"{source}: not valid TOML: {err}") from None
+    except RecursionError:  # tomllib recurses into nested arrays and inline tables
+        raise PresetError(f"{source}: not valid TOML: nested too deeply") from None
     try:
         return Preset.model_validate(data)
     except ValidationError as err:

@@ -44,12 +44,15 @@ def _labels_for(head: HeadSpec, values: np.ndarray, where: str) -> np.ndarray:
         if not np.issubdtype(values.dtype, np.integer) and not np.all(np.mod(values, 1) == 0):
             raise DataError(f"{where}: head {head.name!r} is a classification head but its target has "
                             f"non-integer values")
-        labels = values.astype(np.int32).reshape(len(values))
-        bad = labels[(labels < 0) | (labels >= head.units)]
+        if values.size != len(values):
+            raise DataError(f"{where}: head {head.name!r} is a classification head, so its target holds one "
+                            f"class id per sample, not an array of shape {values.shape[1:]}")
+        values = values.reshape(len(values))
+        bad = values[(values < 0) | (values >= head.units)]  # before the cast, which would wrap big ids
         if bad.size:
             raise DataError(f"{where}: head {head.name!r} has {head.units} classes but its target holds "
                             f"label {int(bad[0])}")
-        return labels
+        return values.astype(np.int32)
     values = values.astype(np.float32).reshape(len(values), -1)
     if values.shape[1] != head.units:
         raise DataError(f"{where}: head {head.name!r} outputs {head.units} value(s) per sample but its target "
@@ -64,6 +67,9 @@ def _labels_for(head: HeadSpec, values: np.ndarray, where: str) -> np.ndarray:
 def load_arrays(preset: Preset, base_dir: Path | None = None) -> tuple[Arrays, Arrays]:
     """Train and validation arrays whose targets are keyed by head name, in the dtype each loss wants."""
     train, val = _raw_splits(preset, base_dir)
+    if len(train) == 0:
+        raise DataError(f"data ({preset.data.source}): {len(train) + len(val)} sample(s) leave none for "
+                        f"training after the validation split of {preset.data.validation_split}")
     available = set(train.targets)
     where = f"data ({preset.data.source})"
     out = []
