@@ -1,0 +1,88 @@
+"""Fixtures for the UI tests: an app wired to a fake (TF-free) session, and a polling helper."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+
+import pytest
+
+from .fakes import FakeSession, fake_device
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """Run `async def` tests with asyncio.run (no asyncio plugin needed)."""
+    if inspect.iscoroutinefunction(pyfuncitem.obj):
+        args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+        asyncio.run(pyfuncitem.obj(**args))
+        return True
+    return None
+
+
+@pytest.fixture(autouse=True)
+def _isolated_dirs(tmp_path, monkeypatch):
+    """User presets and run folders go to a temporary folder in every UI test."""
+    monkeypatch.setenv("TUI_MTL_PRESETS_DIR", str(tmp_path / "presets"))
+    monkeypatch.setenv("TUI_MTL_RUNS_DIR", str(tmp_path / "runs"))
+    return tmp_path
+
+
+def make_app(preset_name: str | None = "quickstart", *, sessions: list | None = None, **fake_kwargs):
+    """A TuiMtlApp whose sessions are FakeSessions; each session built is appended to `sessions`."""
+    from tui_mtl.presets import find_preset_path, read_preset
+    from tui_mtl.ui.app import TuiMtlApp
+
+    built = sessions if sessions is not None else []
+
+    def factory(preset, _base_dir):
+        session = FakeSession(preset, **fake_kwargs)
+        built.append(session)
+        return session
+
+    preset = path = None
+    if preset_name is not None:
+        path = find_preset_path(preset_name)
+        preset = read_preset(path)
+    app = TuiMtlApp(preset, path, session_factory=factory, device_probe=fake_device, make_run_dir=False)
+    app.sessions = built
+    return app
+
+
+async def wait_until(predicate, timeout: float = 5.0, what: str = "condition") -> None:
+    """Poll without Pilot's idle wait (which stalls while a training thread is busy)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+def app_factory():
+    return make_app
+
+
+async def press(app, *keys: str) -> None:
+    """Send keys like Pilot.press, without its wait for an idle process (none while training runs).
+
+    Tests then wait for the effect they assert with `wait_until`.
+    """
+    import unicodedata
+
+    from textual import events
+    from textual.keys import REPLACED_KEYS, _character_to_key, _get_unicode_name_from_key
+
+    for key in keys:
+        if len(key) == 1 and not key.isalnum():
+            key = _character_to_key(key)
+        original = REPLACED_KEYS.get(key, key)
+        try:
+            char = unicodedata.lookup(_get_unicode_name_from_key(original))
+        except KeyError:
+            char = key if len(key) == 1 else None
+        event = events.Key(key, char)
+        event.set_sender(app)
+        app._driver.send_message(event)
+        await asyncio.sleep(0.01)

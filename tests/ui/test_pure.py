@@ -1,0 +1,99 @@
+"""The UI's pure helpers: formatting, downsampling, log ticks, markers, model summary."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tui_mtl.presets import load_preset
+from tui_mtl.reports import Event
+from tui_mtl.ui.formatting import fmt_duration, fmt_rate, fmt_value, progress_text
+from tui_mtl.ui.plotting import downsample, log_ticks, marker_label, prepare, to_log10
+from tui_mtl.ui.screens.dialogs import check_preset_name, parse_positive
+from tui_mtl.ui.summary import count_params, describe
+
+
+def test_formatting():
+    assert fmt_rate(0.001) == "1e-03"
+    assert fmt_rate(0.00125) == "1.25e-03"
+    assert fmt_value(0.12345) == "0.1235"
+    assert fmt_value(None) == "—"
+    assert fmt_value(float("nan")) == "nan"
+    assert fmt_duration(65) == "1:05"
+    assert fmt_duration(3725) == "1:02:05"
+    assert progress_text(1000, 2000, 200.0, "running") == "step 1,000/2,000 · 200 steps/s · 5.0 ms/step · ETA 0:05"
+    assert "ETA —" in progress_text(1000, 2000, 200.0, "paused")
+    assert "— steps/s" in progress_text(0, 2000, 0.0, "loading")
+
+
+def test_parse_positive_and_names():
+    assert parse_positive("1e-3", "lr") == (0.001, None)
+    assert parse_positive("abc", "lr")[1] == "lr: 'abc' is not a number"
+    assert parse_positive("0", "lr")[1] == "lr: must be > 0"
+    assert parse_positive("0", "weight", allow_zero=True) == (0.0, None)
+    assert parse_positive("inf", "lr")[1] == "lr: must be finite"
+    assert parse_positive("-1", "weight", allow_zero=True)[1] == "weight: must be >= 0"
+    assert check_preset_name("my-run_2.b") is None
+    assert check_preset_name("") is not None
+    assert check_preset_name("bad name") is not None
+    assert check_preset_name("../escape") is not None
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(0.001, 1000, allow_nan=False), min_size=0, max_size=3000), st.integers(4, 400))
+def test_downsample_is_bounded_and_keeps_ends(values, buckets):
+    steps = list(range(len(values)))
+    xs, ys = downsample(steps, values, buckets)
+    assert len(xs) == len(ys) <= max(buckets + 2, len(values) if len(values) <= buckets else 0)
+    if values:
+        assert xs[0] == 0 and ys[0] == values[0]
+        assert xs[-1] == len(values) - 1 and ys[-1] == values[-1]
+        assert min(values) - 1e-9 <= min(ys) and max(ys) <= max(values) + 1e-9
+        assert xs == sorted(xs)
+
+
+def test_downsample_cost_does_not_grow_with_history():
+    steps = list(range(1_000_000))
+    xs, _ = downsample(steps, [1.0] * len(steps), 240)
+    assert len(xs) <= 242
+
+
+def test_downsample_drops_non_finite():
+    xs, ys = downsample([0, 1, 2], [1.0, float("nan"), 2.0], 100)
+    assert ys == [1.0, 2.0]
+
+
+def test_log_transform_and_ticks():
+    xs, ys = to_log10([0, 1, 2], [10.0, 0.0, 0.01])
+    assert xs == [0, 2] and ys == [1.0, -2.0]
+    ticks, labels = log_ticks(-2.2, 0.4)
+    assert labels == ["0.01", "0.1", "1"]
+    assert ticks == [-2.0, -1.0, 0.0]
+    ticks, labels = log_ticks(-0.4, 0.1)  # inside a decade: 1-2-5 steps
+    assert len(ticks) >= 2 and "1" in labels
+    ticks, labels = log_ticks(-9, 3)
+    assert len(ticks) <= 6 and "1e-8" in labels or "1e-9" in labels
+
+
+def test_markers_labelled_and_placed():
+    snapshot = {"train": (list(range(0, 1000, 10)), [1.0] * 100), "val": ([100, 200], [1.0, 0.9])}
+    events = [Event(300, "strategy", "grouped"), Event(500, "lr", "shape lr=0.002"), Event(600, "pause", "paused"),
+              Event(5000, "strategy", "summed")]
+    data = prepare(snapshot, events, width=60, log=False, head="shape")
+    assert data.markers == [(300, "grouped"), (500, "lr=0.002")]
+    other = prepare(snapshot, events, width=60, log=False, head="size")
+    assert other.markers[1] == (500, "shape lr")
+    assert marker_label("reset", "restarted") == "reset"
+    near_zero = prepare({"train": ([0, 1, 2], [1.0, 0.5, 0.001]), "val": ([], [])}, [], width=60, log=False)
+    assert near_zero.ylim[0] == 0.0  # losses: the axis stops at 0, not below
+    log = prepare(snapshot, events, width=60, log=True)
+    assert log.yticks is not None and log.log
+
+
+def test_summary_counts_parameters_without_tensorflow():
+    preset = load_preset("quickstart")
+    assert count_params(preset) == 18021  # keras' model.count_params() for this preset
+    text = describe(preset)
+    assert "18,021" in text and "shape" in text and "shapes" in text

@@ -1,0 +1,177 @@
+"""The Textual app and its entry point `run_app`.
+
+Neither TensorFlow nor `tui_mtl.engine` is imported here: the dashboard's worker thread imports
+them (see `session_source.py`), so the first frame is on screen before TensorFlow loads.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Iterable
+
+from textual import events
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from tui_mtl.errors import PresetError
+from tui_mtl.presets import Preset, find_preset_path, read_preset
+from tui_mtl.ui.screens.dashboard import DashboardScreen
+from tui_mtl.ui.screens.help import HelpScreen
+from tui_mtl.ui.screens.picker import PickerScreen
+from tui_mtl.ui.screens.too_small import TooSmallScreen
+from tui_mtl.ui.session_source import describe_device, open_session
+from tui_mtl.ui.stderr import StderrRedirect
+
+MIN_SIZE = (80, 24)
+DEFAULT_FPS = 30
+
+
+def apply_fps(fps: int) -> None:
+    """Cap Textual's screen refresh rate (it reads TEXTUAL_FPS when first imported)."""
+    fps = max(1, int(fps))
+    os.environ["TEXTUAL_FPS"] = str(fps)
+    import textual.constants
+    import textual.screen
+
+    textual.constants.MAX_FPS = fps
+    textual.screen.UPDATE_PERIOD = 1 / fps
+
+
+class TuiMtlApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "tui-mtl"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(self, preset: Preset | None = None, preset_path: Path | None = None, *,
+                 session_factory: Callable | None = None, device_probe: Callable | None = None,
+                 runs_root: Path | str | None = None, stderr: StderrRedirect | None = None,
+                 plot_hz: float = 4.0, make_run_dir: bool = True, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.initial_preset = preset
+        self.initial_preset_path = preset_path
+        self.session_factory = session_factory or open_session
+        self.device_probe = device_probe or describe_device
+        self.runs_root = Path(runs_root) if runs_root else None
+        self.stderr_redirect = stderr
+        self.plot_hz = plot_hz
+        self.make_run_dir = make_run_dir
+        self.dashboard: DashboardScreen | None = None
+        self.run_dir: Path | None = None
+        self.animation_level = "none"
+
+    def on_mount(self) -> None:
+        if self.stderr_redirect is not None:
+            self.begin_capture_print(self, stdout=True, stderr=True)
+        if self.initial_preset is not None:
+            self.open_dashboard(self.initial_preset, self.initial_preset_path, replace=False)
+        else:
+            self.push_screen(PickerScreen())
+        self._check_size(self.size.width, self.size.height)
+
+    def on_print(self, event: events.Print) -> None:
+        """Python-level prints and warnings (any thread) go to the run's stderr log, not the screen."""
+        if self.stderr_redirect is not None:
+            self.stderr_redirect.write(event.text)
+
+    def open_dashboard(self, preset: Preset, preset_path: Path | None, replace: bool = True) -> None:
+        if self.make_run_dir:
+            from tui_mtl.runs import new_run_dir
+
+            try:
+                self.run_dir = new_run_dir(preset.name, self.runs_root)
+                if self.stderr_redirect is not None:
+                    self.stderr_redirect.attach(self.run_dir / "stderr.log")
+            except OSError as err:
+                self.notify(f"No run folder: {err}", severity="warning")
+        self.dashboard = DashboardScreen(preset, preset_path, session_factory=self.session_factory,
+                                         device_probe=self.device_probe, run_dir=self.run_dir,
+                                         plot_hz=self.plot_hz)
+        if replace:
+            self.switch_screen(self.dashboard)
+        else:
+            self.push_screen(self.dashboard)
+
+    # --- terminal size -------------------------------------------------------------------
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._check_size(event.size.width, event.size.height)
+
+    def _check_size(self, width: int, height: int) -> None:
+        small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
+        top = self.screen_stack[-1] if self.screen_stack else None
+        if small:
+            if isinstance(top, TooSmallScreen):
+                top.show((width, height))
+            else:
+                self.push_screen(TooSmallScreen(MIN_SIZE, (width, height)))
+        elif isinstance(top, TooSmallScreen):
+            self.pop_screen()
+
+    # --- quitting ------------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        if self.dashboard is not None:
+            self.dashboard.shutdown()
+        self.exit(0)
+
+    def action_help(self) -> None:
+        from tui_mtl.strategies.registry import STRATEGY_NAMES
+
+        self.push_screen(HelpScreen(tuple(STRATEGY_NAMES)))
+
+    # --- command palette -----------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        commands = getattr(screen, "palette_commands", None)
+        if commands is not None:
+            yield from commands()
+        yield from super().get_system_commands(screen)
+
+
+def _driver_class(terminal):
+    """Textual's Linux driver writes to fd 2; while fd 2 goes to the log, write to `terminal`."""
+    from textual.drivers.linux_driver import LinuxDriver
+
+    class TerminalDriver(LinuxDriver):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self._file = terminal
+
+    return TerminalDriver
+
+
+def run_app(preset: str | None = None, *, fps: int = DEFAULT_FPS, runs_dir: str | None = None) -> int:
+    """Run the terminal app: the picker (preset None) or straight to the dashboard. Returns an exit code."""
+    apply_fps(fps)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    loaded, path = None, None
+    if preset is not None:
+        try:
+            path = find_preset_path(preset)
+            loaded = read_preset(path)
+        except PresetError as err:
+            print(f"tui-mtl: {err}", file=sys.stderr)
+            return 2
+    use_redirect = sys.platform != "win32" and sys.__stderr__ is not None and sys.__stderr__.isatty()
+    redirect = StderrRedirect() if use_redirect else None
+    if redirect is not None:
+        redirect.__enter__()
+    app = None
+    try:
+        app = TuiMtlApp(loaded, path, runs_root=runs_dir, stderr=redirect,
+                        driver_class=_driver_class(redirect.terminal) if redirect else None)
+        app.run()
+    finally:
+        if redirect is not None:
+            redirect.__exit__(None, None, None)
+    code = app.return_code if app is not None else 1
+    if code and redirect is not None and redirect.log_path is not None:
+        print(f"tui-mtl: stopped with an error; details in {redirect.log_path}", file=sys.stderr)
+    return code or 0

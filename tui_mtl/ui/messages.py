@@ -1,0 +1,40 @@
+"""Messages the training worker posts to the UI (with `post_message`: thread-safe, non-blocking)."""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+
+class SessionReady(Message):
+    """The Session is built: the model exists and training is about to start."""
+
+    def __init__(self, session, device: str) -> None:
+        super().__init__()
+        self.session = session
+        self.device = device
+
+
+class SessionFailed(Message):
+    """Building the Session (importing TensorFlow, the data, the model) failed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message
+
+
+class ReportsReady(Message):
+    """New reports are queued; the handler drains all of them (one message per batch)."""
+
+
+class TrainingEnded(Message):
+    """`Session.run` returned (finished or stopped) or raised (`error` set)."""
+
+    def __init__(self, error: str | None = None) -> None:
+        super().__init__()
+        self.error = error
+
+
+class DeviceChanged(Message):
+    def __init__(self, device: str) -> None:
+        super().__init__()
+        self.device = device

@@ -1,0 +1,167 @@
+"""Pure plot preparation: downsampling, the log10 transform, tick labels, marker labels.
+
+The plot widget calls `prepare()` and hands the result to plotext. Everything here is plain Python
+so a redraw costs the same at step 100 and at step 1,000,000: the history is bounded (decimated in
+`tui_mtl.history`) and every series is cut to about twice the plot's width before plotting.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+MARKER_TAGS = {"strategy": "", "lr": "lr", "weight": "w", "scale": "×", "reset": "reset"}
+HIDDEN_EVENT_KINDS = {"pause", "resume"}  # not a change of the training, so no vertical line
+
+
+def downsample(steps: list[float], values: list[float], buckets: int) -> tuple[list[float], list[float]]:
+    """Mean of each of `buckets` equal-width step ranges; keeps the first and last points exactly.
+
+    Bucketing by step (not by index) keeps the x axis honest when older points are already
+    decimated. Non-finite values are dropped.
+    """
+    pairs = [(s, v) for s, v in zip(steps, values) if math.isfinite(v)]
+    if len(pairs) <= max(buckets, 2):
+        return [s for s, _ in pairs], [v for _, v in pairs]
+    first, last = pairs[0], pairs[-1]
+    lo, hi = first[0], last[0]
+    span = hi - lo
+    if span <= 0:
+        return [first[0], last[0]], [first[1], last[1]]
+    sums_s = [0.0] * buckets
+    sums_v = [0.0] * buckets
+    counts = [0] * buckets
+    scale = buckets / span
+    top = buckets - 1
+    for s, v in pairs[1:-1]:
+        i = int((s - lo) * scale)
+        if i > top:
+            i = top
+        sums_s[i] += s
+        sums_v[i] += v
+        counts[i] += 1
+    out_s, out_v = [first[0]], [first[1]]
+    for i in range(buckets):
+        if counts[i]:
+            out_s.append(sums_s[i] / counts[i])
+            out_v.append(sums_v[i] / counts[i])
+    out_s.append(last[0])
+    out_v.append(last[1])
+    return out_s, out_v
+
+
+def to_log10(steps: list[float], values: list[float]) -> tuple[list[float], list[float]]:
+    """log10 of the positive values (a loss of 0 or below has no place on a log axis)."""
+    out_s, out_v = [], []
+    for s, v in zip(steps, values):
+        if v > 0 and math.isfinite(v):
+            out_s.append(s)
+            out_v.append(math.log10(v))
+    return out_s, out_v
+
+
+def _tick_label(value: float) -> str:
+    if value == 0:
+        return "0"
+    exponent = math.floor(math.log10(abs(value)))
+    if -3 <= exponent <= 3:
+        text = f"{value:.{max(0, -exponent)}f}" if exponent < 0 else f"{value:g}"
+        return text
+    mantissa = value / 10**exponent
+    return f"{mantissa:g}e{exponent}" if round(mantissa, 6) != 1 else f"1e{exponent}"
+
+
+def log_ticks(lo: float, hi: float, max_ticks: int = 6) -> tuple[list[float], list[str]]:
+    """Ticks for a linear axis that shows log10 values: positions (log10) and readable labels.
+
+    Decades when the range spans at least two; otherwise 1-2-5 steps inside the decades.
+    """
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return [], []
+    if hi < lo:
+        lo, hi = hi, lo
+    if hi - lo < 1e-9:
+        lo, hi = lo - 0.5, hi + 0.5
+    first, last = math.floor(lo), math.ceil(hi)
+    for mantissas in ((1,), (1, 5), (1, 2, 5), (1, 2, 3, 5, 7)):
+        ticks = []
+        for exponent in range(first, last + 1):
+            for m in mantissas:
+                position = exponent + math.log10(m)
+                if lo - 1e-9 <= position <= hi + 1e-9:
+                    ticks.append(position)
+        if len(ticks) >= 3 or mantissas == (1, 2, 3, 5, 7):
+            break
+    if len(ticks) > max_ticks:  # thin out the decades evenly
+        stride = math.ceil(len(ticks) / max_ticks)
+        ticks = ticks[::stride]
+    if len(ticks) < 2:  # a narrow range inside one decade: evenly spaced readable values
+        count = 3
+        ticks = [lo + (hi - lo) * i / (count - 1) for i in range(count)]
+        labels = [f"{10**t:.3g}" for t in ticks]
+        return ticks, labels
+    return ticks, [_tick_label(10**t) for t in ticks]
+
+
+def marker_label(kind: str, text: str, head: str | None = None) -> str:
+    """A short label for a vertical change marker: 'grouped', 'lr', 'w', 'reset'."""
+    if kind == "strategy":
+        return text
+    if kind in ("lr", "weight", "scale"):
+        changed_head = text.split(" ", 1)[0]
+        tag = MARKER_TAGS[kind]
+        if head is not None and changed_head == head:
+            return text.split(" ", 1)[1] if " " in text else tag
+        return f"{changed_head} {tag}"
+    return MARKER_TAGS.get(kind, kind)
+
+
+@dataclass
+class PlotData:
+    """What one head's plot shows, ready for plotext."""
+
+    train: tuple[list[float], list[float]]
+    val: tuple[list[float], list[float]]
+    markers: list[tuple[float, str]] = field(default_factory=list)  # (step, label)
+    yticks: tuple[list[float], list[str]] | None = None
+    ylim: tuple[float, float] | None = None
+    xlim: tuple[float, float] | None = None
+    log: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return not self.train[0] and not self.val[0]
+
+
+def prepare(snapshot: dict, events: list, *, width: int, log: bool, head: str | None = None) -> PlotData:
+    """Downsample a History snapshot to ~2 points per column, transform, and place the markers."""
+    buckets = max(8, 2 * width)
+    train = downsample(*snapshot["train"], buckets)
+    val = downsample(*snapshot["val"], buckets)
+    if log:
+        train, val = to_log10(*train), to_log10(*val)
+    ys = train[1] + val[1]
+    xs = train[0] + val[0]
+    data = PlotData(train, val, log=log)
+    if not ys:
+        return data
+    lo, hi = min(ys), max(ys)
+    pad = (hi - lo) * 0.05 or (abs(hi) * 0.05 or 0.05)
+    bottom = lo - pad
+    if lo >= 0 > bottom and not log:  # losses are never negative: keep the axis at 0
+        bottom = 0.0
+    data.ylim = (bottom, hi + pad)
+    x_lo, x_hi = min(xs), max(xs)
+    if x_hi <= x_lo:
+        x_hi = x_lo + 1
+    data.xlim = (x_lo, x_hi)
+    if log:
+        data.yticks = log_ticks(*data.ylim)
+    seen: dict[float, str] = {}
+    for event in events:
+        if event.kind in HIDDEN_EVENT_KINDS or not (x_lo <= event.step <= x_hi):
+            continue
+        label = marker_label(event.kind, event.text, head)
+        seen[event.step] = f"{seen[event.step]},{label}" if event.step in seen else label
+    data.markers = sorted(seen.items())
+    return data

@@ -1,0 +1,542 @@
+"""The dashboard: one Session trained in a thread worker, watched and steered by keyboard.
+
+Data flow: the worker builds the Session (importing TensorFlow there), subscribes to its reports
+and calls `Session.run`. Each report is queued and, if no message is already on its way, one
+`ReportsReady` is posted (non-blocking) — so however fast the reports come, the UI handles them in
+batches. Cheap text (table, progress) is updated per batch; the plots are rebuilt by a timer a few
+times a second, only when there is new data. Commands (keys) go straight to the Session, which
+validates them at once and applies them at the next step boundary; until then the UI shows the
+requested value with a '…'.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Grid
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer
+
+from tui_mtl.errors import CommandError
+from tui_mtl.presets import Preset, save_user_preset, user_presets_dir
+from tui_mtl.strategies.registry import STRATEGY_NAMES
+from tui_mtl.ui.formatting import fmt_rate, loss_label
+from tui_mtl.ui.keys import DASHBOARD_KEYS, dashboard_bindings
+from tui_mtl.ui.messages import DeviceChanged, ReportsReady, SessionFailed, SessionReady, TrainingEnded
+from tui_mtl.ui.screens.dialogs import ConfirmScreen, EditHeadScreen, HeadEdit, SavePresetScreen, SaveRequest
+from tui_mtl.ui.screens.help import HelpScreen
+from tui_mtl.ui.widgets.head_table import TRUNK, HeadRow, HeadTable
+from tui_mtl.ui.widgets.loss_plot import LossPlot
+from tui_mtl.ui.widgets.status import ErrorBanner, EventLine, ProgressPanel, StrategyBar, TitleBar
+
+DEVICE_REFRESH_SECONDS = 2.0
+SAVE_WAIT_SECONDS = 5.0
+
+
+class DashboardScreen(Screen[None]):
+    BINDINGS = dashboard_bindings()
+
+    def __init__(self, preset: Preset, preset_path: Path | None, *, session_factory: Callable,
+                 device_probe: Callable, run_dir: Path | None = None, plot_hz: float = 4.0) -> None:
+        super().__init__()
+        self.preset = preset
+        self.preset_path = preset_path
+        self.run_dir = run_dir
+        self._session_factory = session_factory
+        self._device_probe = device_probe
+        self.plot_hz = plot_hz
+        self.strategies: tuple[str, ...] = tuple(STRATEGY_NAMES)
+
+        self.session = None  # set in the UI thread when SessionReady arrives
+        self.state = "loading"
+        self.device = "loading TensorFlow…"
+        self.error: str | None = None
+        self.last_report = None
+        self.last_val: dict = {}
+        self.last_metric: dict = {}
+        self.log_scale = False
+        self.reports_seen = 0
+        self.plot_updates = 0
+
+        # Requested but not yet in force (applied by the engine at the next step boundary).
+        self.pending_strategy: str | None = None
+        self.pending_lr: dict[str, float] = {}
+        self.pending_weight: dict[str, float] = {}
+        self.pending_scale: dict[str, float] = {}
+        self._want_paused = False
+
+        # Worker <-> UI plumbing.
+        self._queue_lock = threading.Lock()
+        self._queued: list = []
+        self._message_in_flight = False
+        self._quit = threading.Event()
+        self._wake = threading.Event()
+        self._idle = threading.Event()  # set while the worker waits between runs
+        self._next_steps = preset.training.steps
+        self._worker_session = None  # set in the worker as soon as the Session exists
+        self._plots_dirty = True
+        self._last_device_probe = 0.0
+        self._device_dynamic = False
+        self._speed_marks: list[tuple[float, int]] = []  # (monotonic time, step) of reports, for benchmarks
+
+    # --- layout ---------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield TitleBar(id="titlebar")
+        yield StrategyBar(id="strategy")
+        yield ErrorBanner(id="error")
+        yield HeadTable(head_width=max(len(h) for h in self.preset.model.head_names + [TRUNK]), id="heads")
+        with Grid(id="plots"):
+            for head in self.preset.model.heads:
+                yield LossPlot(head.name, loss_label(head.loss), id=f"plot-{head.name}")
+        yield EventLine(id="events")
+        yield ProgressPanel(id="progress")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        columns = min(len(self.preset.model.heads), 3)
+        grid = self.query_one("#plots", Grid)
+        grid.styles.grid_size_columns = columns
+        grid.styles.grid_size_rows = math.ceil(len(self.preset.model.heads) / columns)
+        self.query_one(HeadTable).focus()
+        self._refresh_text()
+        self.set_interval(1 / self.plot_hz, self._tick, name="replot")
+        self._train()
+
+    # --- the worker (training thread) -------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="training", exit_on_error=False, name="training")
+    def _train(self) -> None:
+        try:
+            base_dir = self.preset_path.parent if self.preset_path else None
+            session = self._session_factory(self.preset, base_dir)
+        except BaseException as err:  # noqa: BLE001 — shown to the user, the app stays up
+            self.post_message(SessionFailed(f"{type(err).__name__}: {err}"))
+            return
+        self._worker_session = session
+        try:
+            device, self._device_dynamic = self._device_probe(session)
+        except Exception as err:  # noqa: BLE001
+            device, self._device_dynamic = f"device unknown ({type(err).__name__})", False
+        self._last_device_probe = time.monotonic()
+        session.subscribe(self._on_report)
+        self.post_message(SessionReady(session, device))
+        steps = self.preset.training.steps
+        while not self._quit.is_set():
+            self._idle.clear()
+            error = None
+            try:
+                session.run(steps)
+            except Exception as err:  # noqa: BLE001 — the Session published an "error" report first
+                error = f"{type(err).__name__}: {err}"
+            self._idle.set()
+            self.post_message(TrainingEnded(error))
+            self._wake.wait()
+            self._wake.clear()
+            steps = self._next_steps
+
+    def _on_report(self, report) -> None:
+        """Runs in the training thread for every report: queue it, post at most one message."""
+        if self._quit.is_set() and self._worker_session is not None:
+            self._worker_session.stop()  # closes the race with run() clearing the stop flag
+        self._speed_marks.append((time.monotonic(), report.step))
+        if self._device_dynamic and time.monotonic() - self._last_device_probe > DEVICE_REFRESH_SECONDS:
+            self._last_device_probe = time.monotonic()
+            try:
+                self.post_message(DeviceChanged(self._device_probe(self._worker_session)[0]))
+            except Exception:  # noqa: BLE001 — best effort
+                self._device_dynamic = False
+        with self._queue_lock:
+            self._queued.append(report)
+            if self._message_in_flight:
+                return
+            self._message_in_flight = True
+        self.post_message(ReportsReady())
+
+    def shutdown(self) -> None:
+        """Stop training at the next step and let the worker return (any thread)."""
+        self._quit.set()
+        session = self._worker_session
+        if session is not None:
+            session.stop()
+        self._wake.set()
+
+    def on_unmount(self) -> None:
+        self.shutdown()
+        self._write_summary()
+
+    def _write_summary(self) -> None:
+        """ui-summary.json in the run folder: wall-clock steps/s seen by the UI (for benchmarks)."""
+        if self.run_dir is None or len(self._speed_marks) < 2:
+            return
+        marks = [m for m in self._speed_marks if m[1] > 0]
+        summary = {"reports": len(self._speed_marks), "plot_updates": self.plot_updates}
+        if len(marks) >= 2 and marks[-1][0] > marks[0][0]:
+            summary.update(first_step=marks[0][1], last_step=marks[-1][1],
+                           seconds=marks[-1][0] - marks[0][0],
+                           steps_per_sec=(marks[-1][1] - marks[0][1]) / (marks[-1][0] - marks[0][0]))
+        try:
+            (Path(self.run_dir) / "ui-summary.json").write_text(json.dumps(summary, indent=1))
+        except OSError:
+            pass
+
+    # --- messages from the worker (UI thread) -------------------------------------------------
+
+    @on(SessionReady)
+    def _session_ready(self, message: SessionReady) -> None:
+        self.session = message.session
+        self.device = message.device
+        self.state = "running"
+        self._want_paused = bool(getattr(self.session, "paused", False))
+        self._refresh_text()
+
+    @on(SessionFailed)
+    def _session_failed(self, message: SessionFailed) -> None:
+        self.state = "error"
+        self.device = "no session"
+        self.error = f"Could not start the session: {message.message}"
+        self._refresh_text()
+
+    @on(DeviceChanged)
+    def _device_changed(self, message: DeviceChanged) -> None:
+        self.device = message.device
+        self._refresh_text()
+
+    @on(ReportsReady)
+    def _reports_ready(self, _message: ReportsReady) -> None:
+        with self._queue_lock:
+            reports, self._queued = self._queued, []
+            self._message_in_flight = False
+        for report in reports:
+            self._take_report(report)
+        if reports:
+            self._refresh_text()
+
+    def _take_report(self, report) -> None:
+        self.reports_seen += 1
+        self.last_report = report
+        if any(event.kind == "reset" for event in report.events):
+            self.last_val, self.last_metric = {}, {}
+        if report.val_loss:
+            self.last_val = dict(report.val_loss)
+        if report.val_metric:
+            self.last_metric = dict(report.val_metric)
+        self._plots_dirty = True
+        if report.state == "error":
+            self.state = "error"
+            self.error = report.message or "training failed"
+            return
+        bad = {h: v for h, v in report.train_loss.items() if not math.isfinite(v)}
+        if bad and self.state != "error":
+            head, value = next(iter(bad.items()))
+            self.session.pause()
+            self._want_paused = True
+            self.state = "error"
+            self.error = (f"Non-finite loss: {head} = {value} at step {report.step}. Training is paused. "
+                          "Lower a rate (e, [) and resume (space), or restart (r).")
+            return
+        if self.state != "error":
+            self.state = report.state
+
+    @on(TrainingEnded)
+    def _training_ended(self, message: TrainingEnded) -> None:
+        if message.error:
+            self.state = "error"
+            self.error = message.error
+        elif self.state != "error" and self.last_report is not None:
+            self.state = self.last_report.state
+        self._refresh_text()
+
+    # --- drawing ------------------------------------------------------------------------------
+
+    def _current(self) -> tuple[dict, dict, dict, str]:
+        """Rates, weights, loss scales and strategy in force (the preset's before the session exists)."""
+        if self.session is not None:
+            return (dict(self.session.learning_rates), dict(self.session.weights),
+                    dict(self.session.loss_scales), self.session.strategy)
+        p = self.preset
+        rates = {TRUNK: p.training.trunk_learning_rate, **{h.name: h.learning_rate for h in p.model.heads}}
+        return (rates, {h.name: h.weight for h in p.model.heads}, {h.name: h.loss_scale for h in p.model.heads},
+                p.strategy.name)
+
+    def _settle_pending(self) -> None:
+        rates, weights, scales, strategy = self._current()
+        if self.pending_strategy is not None and self.pending_strategy == strategy:
+            self.pending_strategy = None
+        for pending, actual in ((self.pending_lr, rates), (self.pending_weight, weights), (self.pending_scale, scales)):
+            for head in [h for h, v in pending.items() if actual.get(h) == v]:
+                del pending[head]
+
+    @property
+    def has_pending(self) -> bool:
+        self._settle_pending()
+        return bool(self.pending_strategy or self.pending_lr or self.pending_weight or self.pending_scale)
+
+    def head_rows(self) -> list[HeadRow]:
+        self._settle_pending()
+        rates, weights, _scales, _strategy = self._current()
+        history = self.session.history if self.session is not None else None
+        report = self.last_report
+        rows = []
+        for head in self.preset.model.heads:
+            name = head.name
+            rows.append(HeadRow(
+                head=name, loss=head.loss,
+                weight=self.pending_weight.get(name, weights.get(name)),
+                lr=self.pending_lr.get(name, rates.get(name)),
+                train=report.train_loss.get(name) if report else None,
+                best=history.best_train.get(name) if history is not None else None,
+                val=self.last_val.get(name), metric_name=head.metric, metric=self.last_metric.get(name),
+                pending=name in self.pending_lr or name in self.pending_weight,
+            ))
+        rows.append(HeadRow(TRUNK, "shared", None, self.pending_lr.get(TRUNK, rates.get(TRUNK)), None, None, None,
+                            None, None, pending=TRUNK in self.pending_lr))
+        return rows
+
+    def _refresh_text(self) -> None:
+        self._settle_pending()
+        _rates, _weights, _scales, strategy = self._current()
+        self.query_one(TitleBar).show(f"tui-mtl · {self.preset.name}", self.device, self.state)
+        self.query_one(StrategyBar).show(strategy, self.strategies, self.pending_strategy)
+        self.query_one(ErrorBanner).show(self.error)
+        self.query_one(HeadTable).show(self.head_rows())
+        report = self.last_report
+        if report is not None:
+            self.query_one(ProgressPanel).show(report.step, report.target_step, report.steps_per_sec, self.state)
+        else:
+            self.query_one(ProgressPanel).show(0, self.preset.training.steps, 0.0, self.state)
+        events = self.session.history.markers() if self.session is not None else []
+        self.query_one(EventLine).show(events)
+
+    def _tick(self) -> None:
+        """Timer: settle pending changes and replot when new data has arrived."""
+        if self.has_pending is False and not self._plots_dirty:
+            return
+        self._refresh_text()
+        if self._plots_dirty:
+            self.replot()
+
+    def replot(self) -> None:
+        self._plots_dirty = False
+        if self.session is None:
+            return
+        history = self.session.history
+        markers = history.markers()
+        for plot in self.query(LossPlot):
+            plot.set_series(history.snapshot(plot.head), markers)
+        self.plot_updates += 1
+
+    # --- keys ---------------------------------------------------------------------------------
+
+    def _command(self, fn_name: str, *args) -> bool:
+        if self.session is None:
+            self.notify("The session is still loading." if self.state == "loading" else "There is no session.",
+                        severity="warning")
+            return False
+        try:
+            getattr(self.session, fn_name)(*args)
+        except CommandError as err:
+            self.notify(str(err), title="refused", severity="error")
+            return False
+        return True
+
+    @property
+    def selected_head(self) -> str | None:
+        return self.query_one(HeadTable).selected_head
+
+    def action_toggle_pause(self) -> None:
+        if self.session is None:
+            self._command("pause")
+            return
+        if self._idle.is_set():  # finished, stopped or failed: train another run
+            self._continue_training(self.preset.training.steps)
+            return
+        if self._want_paused:
+            if self._command("resume"):
+                self._want_paused = False
+                if self.error and self.error.startswith("Non-finite"):
+                    self.error = None
+                    self.state = "running"
+        elif self._command("pause"):
+            self._want_paused = True
+        self._refresh_text()
+
+    def _continue_training(self, steps: int) -> None:
+        self.error = None
+        self.state = "running"
+        if self._want_paused:
+            self._command("resume")
+            self._want_paused = False
+        self._next_steps = steps
+        self._wake.set()
+        self._refresh_text()
+
+    def _strategy_shown(self) -> str:
+        return self.pending_strategy or self._current()[3]
+
+    def action_next_strategy(self) -> None:
+        current = self._strategy_shown()
+        names = self.strategies
+        index = (names.index(current) + 1) % len(names) if current in names else 0
+        self.action_pick_strategy(index)
+
+    def action_previous_strategy(self) -> None:
+        current = self._strategy_shown()
+        names = self.strategies
+        index = (names.index(current) - 1) % len(names) if current in names else 0
+        self.action_pick_strategy(index)
+
+    def action_pick_strategy(self, index: int) -> None:
+        if not (0 <= index < len(self.strategies)):
+            self.notify(f"There is no strategy {index + 1}; keys 1–{len(self.strategies)} pick one.",
+                        severity="warning")
+            return
+        name = self.strategies[index]
+        if self._command("set_strategy", name):
+            self.pending_strategy = name
+            self._refresh_text()
+
+    def action_cursor_up(self) -> None:
+        self.query_one(HeadTable).action_cursor_up()
+
+    def action_cursor_down(self) -> None:
+        self.query_one(HeadTable).action_cursor_down()
+
+    def _rate_of(self, head: str) -> float:
+        return self.pending_lr.get(head, self._current()[0][head])
+
+    def _set_lr(self, head: str, rate: float) -> None:
+        if self._command("set_lr", head, rate):
+            self.pending_lr[head] = float(rate)
+            self._refresh_text()
+
+    def action_lr_up(self) -> None:
+        head = self.selected_head
+        if head is not None:
+            self._set_lr(head, self._rate_of(head) * 2)
+
+    def action_lr_down(self) -> None:
+        head = self.selected_head
+        if head is not None:
+            self._set_lr(head, self._rate_of(head) / 2)
+
+    def action_edit(self) -> None:
+        head = self.selected_head
+        if head is None:
+            return
+        rates, weights, scales, _ = self._current()
+        if head == TRUNK:
+            screen = EditHeadScreen(TRUNK, self._rate_of(TRUNK))
+        else:
+            screen = EditHeadScreen(head, self._rate_of(head), self.pending_weight.get(head, weights[head]),
+                                    self.pending_scale.get(head, scales[head]))
+
+        def done(edit: HeadEdit | None) -> None:
+            if edit is None:
+                return
+            if edit.learning_rate is not None:
+                self._set_lr(head, edit.learning_rate)
+            if edit.weight is not None and self._command("set_weight", head, edit.weight):
+                self.pending_weight[head] = float(edit.weight)
+            if edit.loss_scale is not None and self._command("set_loss_scale", head, edit.loss_scale):
+                self.pending_scale[head] = float(edit.loss_scale)
+            self._refresh_text()
+
+        self.app.push_screen(screen, done)
+
+    def action_toggle_log(self) -> None:
+        self.log_scale = not self.log_scale
+        for plot in self.query(LossPlot):
+            plot.set_log(self.log_scale)
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen(self.strategies))
+
+    def action_restart(self) -> None:
+        if self.session is None:
+            self._command("reset")
+            return
+
+        def done(yes: bool | None) -> None:
+            if not yes or not self._command("reset"):
+                return
+            self.last_val, self.last_metric = {}, {}
+            self.error = None
+            self._plots_dirty = True
+            if self._idle.is_set():
+                self._continue_training(self.preset.training.steps)
+            self._refresh_text()
+
+        self.app.push_screen(ConfirmScreen("Restart from fresh weights?\nThe optimizer state and the plotted "
+                                           "history are cleared; rates, weights and strategy stay."), done)
+
+    # --- saving -------------------------------------------------------------------------------
+
+    def action_save(self) -> None:
+        if self.session is None:
+            self._command("current_preset")
+            return
+        strategy = self._strategy_shown().replace("+", "-")
+        default = f"{self.preset.name}-{strategy}"[:64]
+        folder = user_presets_dir()
+
+        def exists(name: str) -> bool:
+            return (folder / f"{name}.toml").exists()
+
+        def done(request: SaveRequest | None) -> None:
+            if request is None:
+                return
+            if exists(request.name):
+                def confirmed(yes: bool | None) -> None:
+                    if yes:
+                        self._save_when_applied(request, overwrite=True)
+                    else:
+                        self.notify("Not saved.", severity="warning")
+                self.app.push_screen(ConfirmScreen(f"A preset named {request.name!r} exists in {folder}.\n"
+                                                   "Replace it?", yes="Replace", no="Keep"), confirmed)
+            else:
+                self._save_when_applied(request, overwrite=False)
+
+        self.app.push_screen(SavePresetScreen(default, self.preset.description, str(folder), exists), done)
+
+    def _save_when_applied(self, request: SaveRequest, *, overwrite: bool, waited: float = 0.0) -> None:
+        """Save once every change sent is in force, so the file holds what the user sees."""
+        if self.has_pending and waited < SAVE_WAIT_SECONDS:
+            self.set_timer(0.05, lambda: self._save_when_applied(request, overwrite=overwrite, waited=waited + 0.05))
+            return
+        try:
+            preset = self.session.current_preset(name=request.name, description=request.description or None)
+            path = save_user_preset(preset, overwrite=overwrite)
+        except FileExistsError as err:
+            self.notify(f"{err} exists; not replaced.", severity="error")
+            return
+        except Exception as err:  # noqa: BLE001 — validation or disk errors, shown in one line
+            self.notify(f"{type(err).__name__}: {err}", title="not saved", severity="error")
+            return
+        rates = ", ".join(f"{h} {fmt_rate(preset.model.head(h).learning_rate)}" for h in preset.model.head_names)
+        self.notify(f"{path}\nstrategy {preset.strategy.name}; lr {rates}", title="preset saved")
+
+    # --- command palette ---------------------------------------------------------------------
+
+    def palette_commands(self):
+        from textual.app import SystemCommand
+
+        for key in DASHBOARD_KEYS:
+            if key.action in ("quit", "cursor_up", "cursor_down"):
+                continue
+            yield SystemCommand(key.help.split(" (")[0], f"key: {key.shown}",
+                                getattr(self, f"action_{key.action}"))
+        for i, name in enumerate(self.strategies):
+            yield SystemCommand(f"Strategy: {name}", f"key: {i + 1}" if i < 9 else "",
+                                lambda i=i: self.action_pick_strategy(i))
+
+    @on(DataTable.RowHighlighted)
+    def _row_highlighted(self, _event) -> None:
+        pass

@@ -1,0 +1,227 @@
+"""Modal dialogs: confirm, edit a head, save the session as a preset. Keyboard only; Esc cancels."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from tui_mtl.ui.formatting import fmt_rate
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def parse_positive(text: str, what: str, *, allow_zero: bool = False) -> tuple[float | None, str | None]:
+    """(value, None) or (None, error message) — the same rules the engine applies."""
+    text = text.strip()
+    if not text:
+        return None, f"{what}: enter a number"
+    try:
+        value = float(text)
+    except ValueError:
+        return None, f"{what}: {text!r} is not a number"
+    if not math.isfinite(value):
+        return None, f"{what}: must be finite"
+    if value < 0 or (value == 0 and not allow_zero):
+        return None, f"{what}: must be {'>= 0' if allow_zero else '> 0'}"
+    return value, None
+
+
+def check_preset_name(name: str) -> str | None:
+    if not name:
+        return "name: enter a name"
+    if not NAME_PATTERN.match(name):
+        return "name: letters, digits, '_', '.', '-' only; start with a letter or digit; at most 64"
+    return None
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Yes / no. `y` or Enter confirms, `n` or Esc declines."""
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n,escape", "answer(False)", "No"),
+    ]
+
+    def __init__(self, question: str, yes: str = "Yes", no: str = "No") -> None:
+        super().__init__()
+        self.question = question
+        self.yes, self.no = yes, no
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(self.question, classes="dialog-text")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(f"{self.yes} (y)", variant="warning", id="yes")
+                yield Button(f"{self.no} (n)", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+
+@dataclass(frozen=True)
+class HeadEdit:
+    learning_rate: float | None = None
+    weight: float | None = None
+    loss_scale: float | None = None
+
+
+class EditHeadScreen(ModalScreen[HeadEdit | None]):
+    """Learning rate, weight and loss scale of one head (only the rate for the trunk).
+
+    Every field is checked as you type; an invalid value shows its error inline and Enter does
+    nothing until it is fixed, so nothing is changed.
+    """
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, head: str, learning_rate: float, weight: float | None = None,
+                 loss_scale: float | None = None) -> None:
+        super().__init__()
+        self.head = head
+        self.initial = HeadEdit(learning_rate, weight, loss_scale)
+
+    def _fields(self) -> list[tuple[str, str, float | None, bool]]:
+        fields = [("learning_rate", "learning rate", self.initial.learning_rate, False)]
+        if self.initial.weight is not None:
+            fields.append(("weight", "weight", self.initial.weight, True))
+        if self.initial.loss_scale is not None:
+            fields.append(("loss_scale", "loss scale", self.initial.loss_scale, False))
+        return fields
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(f"[b]Edit {self.head}[/b]  (Enter applies at the next step, Esc cancels)",
+                         classes="dialog-text")
+            for key, label, value, _zero in self._fields():
+                with Horizontal(classes="field"):
+                    yield Label(f"{label:>13}", classes="field-label")
+                    yield Input(value=f"{value:g}", id=key, select_on_focus=True)
+                yield Label("", id=f"{key}-error", classes="field-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Apply (enter)", variant="primary", id="apply")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def _check(self) -> tuple[HeadEdit | None, bool]:
+        values: dict[str, float | None] = {}
+        ok = True
+        for key, label, _value, allow_zero in self._fields():
+            text = self.query_one(f"#{key}", Input).value
+            value, error = parse_positive(text, label, allow_zero=allow_zero)
+            self.query_one(f"#{key}-error", Label).update(error or "")
+            self.query_one(f"#{key}", Input).set_class(error is not None, "-invalid")
+            ok = ok and error is None
+            values[key] = value
+        return (HeadEdit(**values) if ok else None), ok
+
+    @on(Input.Changed)
+    def _changed(self, _event: Input.Changed) -> None:
+        self._check()
+
+    @on(Input.Submitted)
+    def _submitted(self, _event: Input.Submitted) -> None:
+        self._apply()
+
+    @on(Button.Pressed, "#apply")
+    def _apply(self) -> None:
+        edit, ok = self._check()
+        if not ok:
+            self.app.bell()
+            return
+        changed = HeadEdit(*(new if new != old else None for new, old in
+                             ((edit.learning_rate, self.initial.learning_rate), (edit.weight, self.initial.weight),
+                              (edit.loss_scale, self.initial.loss_scale))))
+        self.dismiss(changed)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+@dataclass(frozen=True)
+class SaveRequest:
+    name: str
+    description: str
+
+
+class SavePresetScreen(ModalScreen[SaveRequest | None]):
+    """Name (validated as you type) and an optional description for the preset file."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, default_name: str, description: str, folder: str,
+                 exists: Callable[[str], bool] | None = None) -> None:
+        super().__init__()
+        self.default_name = default_name
+        self.description = description
+        self.folder = folder
+        self.exists = exists or (lambda _name: False)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static("[b]Save the session as a preset[/b]\nIt holds the strategy, learning rates and "
+                         "weights in force now.", classes="dialog-text")
+            with Horizontal(classes="field"):
+                yield Label(f"{'name':>13}", classes="field-label")
+                yield Input(value=self.default_name, id="name", select_on_focus=False)
+            yield Label("", id="name-error", classes="field-error")
+            with Horizontal(classes="field"):
+                yield Label(f"{'description':>13}", classes="field-label")
+                yield Input(value=self.description, id="description")
+            yield Static(f"into {self.folder}", classes="dialog-hint")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Save (enter)", variant="primary", id="save")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#name", Input).focus()
+        self._check()
+
+    def _check(self) -> str | None:
+        name = self.query_one("#name", Input).value.strip()
+        error = check_preset_name(name)
+        label = self.query_one("#name-error", Label)
+        if error is None and self.exists(name):
+            label.update(f"a preset named {name!r} exists: saving asks before replacing it")
+            label.set_class(True, "-warning")
+        else:
+            label.update(error or "")
+            label.set_class(False, "-warning")
+        self.query_one("#name", Input).set_class(error is not None, "-invalid")
+        return error
+
+    @on(Input.Changed, "#name")
+    def _changed(self) -> None:
+        self._check()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#save")
+    def _save(self) -> None:
+        if self._check() is not None:
+            self.app.bell()
+            return
+        self.dismiss(SaveRequest(self.query_one("#name", Input).value.strip(),
+                                 self.query_one("#description", Input).value.strip()))
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+__all__ = ["ConfirmScreen", "EditHeadScreen", "HeadEdit", "SavePresetScreen", "SaveRequest", "fmt_rate",
+           "parse_positive", "check_preset_name"]

@@ -1,0 +1,140 @@
+"""The dashboard's text lines: title/device/state, the strategy bar, progress, the last changes."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import ProgressBar, Static
+
+from tui_mtl.ui.formatting import progress_text
+
+STATE_STYLES = {
+    "loading": "bold black on #8b8b8b",
+    "running": "bold black on #5faf5f",
+    "paused": "bold black on #d7af5f",
+    "finished": "bold black on #5f87d7",
+    "stopped": "bold black on #8b8b8b",
+    "error": "bold white on #d75f5f",
+}
+
+
+def state_badge(state: str) -> Text:
+    return Text(f" {state.upper()} ", style=STATE_STYLES.get(state, "reverse"))
+
+
+class TitleBar(Horizontal):
+    """'tui-mtl · quickstart   CPU (2 cores) · TF 2.21.0            RUNNING'"""
+
+    DEFAULT_CSS = """
+    TitleBar { height: 1; background: $panel; }
+    TitleBar #title { width: auto; padding: 0 1; text-style: bold; }
+    TitleBar #device { width: 1fr; color: $text-muted; }
+    TitleBar #state { width: auto; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="title")
+        yield Static(id="device")
+        yield Static(id="state")
+
+    def show(self, title: str, device: str, state: str) -> None:
+        self.query_one("#title", Static).update(Text(title))
+        self.query_one("#device", Static).update(Text(device))
+        self.query_one("#state", Static).update(state_badge(state))
+
+
+class StrategyBar(Static):
+    """The strategy in force, prominently, and the keys that change it (as many as fit the width)."""
+
+    DEFAULT_CSS = """
+    StrategyBar { height: 1; padding: 0 1; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._args: tuple = ("", (), None)
+
+    def show(self, strategy: str, names: tuple[str, ...], pending: str | None = None) -> None:
+        self._args = (strategy, tuple(names), pending)
+        self.update(self.build(self.size.width or self.app.size.width))
+
+    def on_resize(self) -> None:
+        self.update(self.build(self.size.width))
+
+    def build(self, width: int) -> Text:
+        strategy, names, pending = self._args
+        text = Text()
+        text.append("Strategy ", style="bold")
+        shown = pending or strategy
+        text.append(f" {shown} ", style="bold reverse")
+        text.append(" …" if pending and pending != strategy else "  ", style="dim")
+        text.append("  s", style="bold")
+        text.append("/", style="dim")
+        text.append("S", style="bold")
+        text.append(" next/prev ", style="dim")
+        room = width - 2 - text.cell_len - 6
+        for i, name in enumerate(names[:9], start=1):
+            item = f" {i} {name}"
+            if len(item) > room:
+                text.append("  … ?", style="dim")
+                break
+            room -= len(item)
+            text.append(f" {i}", style="bold")
+            text.append(f" {name}", style="bold underline" if name == shown else "dim")
+        return text
+
+
+class ProgressPanel(Horizontal):
+    """Progress bar plus 'step a/b · steps/s · ms/step · ETA'. Uses report numbers only (no clock)."""
+
+    DEFAULT_CSS = """
+    ProgressPanel { height: 1; padding: 0 1; }
+    ProgressPanel ProgressBar { width: auto; }
+    ProgressPanel ProgressBar Bar { width: 24; }
+    ProgressPanel #progress-text { width: 1fr; padding-left: 1; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield ProgressBar(total=1, show_eta=False, show_percentage=False, id="bar")
+        yield Static(id="progress-text")
+
+    def show(self, step: int, target: int, steps_per_sec: float, state: str) -> None:
+        self.query_one(ProgressBar).update(total=max(target, 1), progress=min(step, max(target, 1)))
+        self.query_one("#progress-text", Static).update(Text(progress_text(step, target, steps_per_sec, state)))
+
+
+class EventLine(Static):
+    """The last few changes (strategy, rates, weights) with the step they took effect."""
+
+    DEFAULT_CSS = """
+    EventLine { height: 1; padding: 0 1; color: $text-muted; }
+    """
+
+    def show(self, events: list, limit: int = 4) -> None:
+        shown = [e for e in events if e.kind not in ("pause", "resume")][-limit:]
+        if not shown:
+            self.update(Text("changes: none yet — keys below change the run while it trains", style="dim"))
+            return
+        text = Text("changes:")
+        for event in shown:
+            text.append("  ")
+            text.append(f"@{event.step}", style="bold")
+            text.append(" ")
+            text.append(event.text)
+        self.update(text)
+
+
+class ErrorBanner(Static):
+    DEFAULT_CSS = """
+    ErrorBanner { display: none; height: auto; max-height: 4; padding: 0 1;
+                  background: $error 30%; color: $text; }
+    ErrorBanner.-shown { display: block; }
+    """
+
+    def show(self, message: str | None) -> None:
+        if message:
+            self.update(Text(message))
+            self.add_class("-shown")
+        else:
+            self.remove_class("-shown")
