@@ -25,14 +25,16 @@ class UsageError(TuiMtlError):
 
 
 def _quiet_tensorflow_import() -> None:
-    """Import TensorFlow with its native start-up chatter (written to fd 2) sent to /dev/null."""
+    """Import TensorFlow and probe its devices with their native chatter (fd 2) sent to /dev/null."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.stderr.flush()
     saved = os.dup(2)
     try:
         with open(os.devnull, "wb") as null:
             os.dup2(null.fileno(), 2)
-            import tensorflow  # noqa: F401
+            import tensorflow
+
+            tensorflow.config.list_physical_devices()  # CUDA probing logs "failed call to cuInit" on CPU boxes
     finally:
         os.dup2(saved, 2)
         os.close(saved)
