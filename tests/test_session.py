@@ -40,19 +40,21 @@ def test_switching_keeps_weights_and_each_strategys_optimizer_state(tiny):
     assert [e.text for e in session.events if e.kind == "strategy"] == ["grouped", "summed"]
 
 
-def test_rates_weights_and_strategies_change_without_retracing(tiny):
-    session = Session(tiny)
-    session.run(3)
+def test_rates_weights_and_strategies_change_without_retracing():
+    session = Session(tiny_preset(training={"diagnostics_every": 4}))
+    session.run(4)  # a plain and a diagnostic step under summed
     session.set_strategy("grouped")
-    session.run(3)
+    session.run(4)
+    first_use = dict(session.trace_counts)
+    assert first_use == {"summed": 2, "grouped": 2}  # one trace each for plain and diagnostic steps
     for value in (0.02, 0.005, 0.001):
         session.set_lr("size", value)
         session.set_weight("shape", value * 100)
         session.set_lr("trunk", value)
-        session.run(2)
+        session.run(4)
         session.set_strategy("summed" if session.strategy == "grouped" else "grouped")
-        session.run(2)
-    assert session.trace_counts == {"summed": 1, "grouped": 1}
+        session.run(4)
+    assert session.trace_counts == first_use
 
 
 def test_rates_and_weights_reach_the_optimizers_and_the_loss(tiny):
@@ -150,7 +152,9 @@ def test_commands_from_another_thread_apply_at_step_boundaries(tiny):
             time.sleep(0.01)
         assert session.weights["shape"] == 2.5
         session.resume()
-        time.sleep(0.3)
+        deadline = time.time() + 10
+        while time.time() < deadline and session.step_count <= paused_at:
+            time.sleep(0.01)
         assert session.step_count > paused_at
     finally:
         session.stop()
@@ -203,7 +207,7 @@ def test_an_error_in_training_is_reported_then_raised(tiny):
     reports = []
     session.subscribe(reports.append)
 
-    def broken(iterator):
+    def broken(*args):
         raise RuntimeError("boom")
 
     session._step_fns["summed"] = broken

@@ -16,11 +16,11 @@ from typing import Callable
 
 import numpy as np
 
-from tui_mtl.errors import CommandError
+from tui_mtl.errors import CommandError, PresetError
 from tui_mtl.history import History
 from tui_mtl.presets import Preset
 from tui_mtl.reports import ERROR, FINISHED, PAUSED, RUNNING, STOPPED, Event, Report, frozen
-from tui_mtl.strategies.registry import canonical_name, load_update_rule, parse_strategy_name
+from tui_mtl.strategies.registry import canonical_name, load_update_rule, load_weighting, parse_strategy_name
 
 TRUNK = "trunk"
 
@@ -113,7 +113,7 @@ class Session:
 
         loss_fns = {h.name: getattr(keras.losses, LOSS_CLASSES[h.loss])() for h in heads}
         self._ctx = StepContext(self.net, loss_fns, self._weights_var, self._scales_var,
-                                make_optimizer_factory(preset.training.optimizer))
+                                make_optimizer_factory(preset.training.optimizer), seed=seed)
         self._metrics = {h.name: getattr(keras.metrics, METRIC_CLASSES[(h.kind, h.metric)])() for h in heads}
         # On-device accumulators: nothing leaves the device until a report is due.
         self._loss_sum = tf.Variable(tf.zeros([len(heads)]), trainable=False, name="loss_sum")
@@ -124,6 +124,7 @@ class Session:
         self.trace_counts: dict[str, int] = {}
         self._eval_fn = None
         self.strategy = canonical_name(preset.strategy.name)
+        self._check_strategy_params()
         self._rule(self.strategy)
         self._initial_weights = [np.array(w) for w in self.model.get_weights()]
 
@@ -132,6 +133,8 @@ class Session:
         self.events: list[Event] = []
         self._pending_events: list[Event] = []
         self._pending_val: tuple | None = None
+        self._pending_diag: dict | None = None
+        self.diagnostics_every = preset.training.diagnostics_every
         self._subscribers: list[Callable[[Report], None]] = []
         self._commands: queue.Queue = queue.Queue()
         self._lock = threading.RLock()
@@ -148,24 +151,37 @@ class Session:
 
     def _rule(self, name: str):
         if name not in self._rules:
-            rule_name, _weighting = parse_strategy_name(name)
+            rule_name, weighting_name = parse_strategy_name(name)
+            rule_cls, weighting_cls = load_update_rule(rule_name), load_weighting(weighting_name)
+            params = dict(self.preset.strategy.params)
             head_lrs = {h: self.learning_rates[h] for h in self.head_names}
-            self._rules[name] = load_update_rule(rule_name)(self._ctx, self.learning_rates[TRUNK], head_lrs)
+            weighting = weighting_cls(self._ctx, params)
+            self._rules[name] = rule_cls(self._ctx, self.learning_rates[TRUNK], head_lrs, weighting, params)
             self._step_fns[name] = self._make_step_fn(name, self._rules[name])
         return self._rules[name]
 
+    def _check_strategy_params(self) -> None:
+        rule_name, weighting_name = parse_strategy_name(self.preset.strategy.name)
+        known = {**load_update_rule(rule_name).DEFAULTS, **load_weighting(weighting_name).DEFAULTS}
+        unknown = sorted(set(self.preset.strategy.params) - set(known))
+        if unknown:
+            raise PresetError(f"strategy.params: unknown parameter(s) {', '.join(unknown)} for "
+                              f"{self.preset.strategy.name} (it takes: {', '.join(sorted(known)) or 'none'})")
+
     def _make_step_fn(self, name: str, rule):
-        tf = self._tf
         self.trace_counts[name] = 0
 
-        def step(iterator):
+        def step(iterator, variant, diagnose):
+            # variant and diagnose are Python values: one trace per combination, then reused
             self.trace_counts[name] += 1  # runs only while tracing
             x, y = next(iterator)
-            losses = rule.train_step(x, y)
+            losses, diagnostics = rule.train_step(x, y, variant, diagnose)
             self._loss_sum.assign_add(losses)
             self._loss_count.assign_add(1.0)
+            return diagnostics
 
-        return tf.function(step)
+        # autograph off: the rules use TensorFlow ops for data-dependent choices, never Python `if`
+        return self._tf.function(step, autograph=False)
 
     # --- commands (any thread) -----------------------------------------------------------
 
@@ -289,8 +305,30 @@ class Session:
 
     def step(self) -> None:
         """One training step under the strategy in force (commands already applied)."""
-        self._step_fns[self.strategy](self._iterator)
+        rule = self._rules[self.strategy]
+        every = self.diagnostics_every
+        diagnose = bool(every) and (self.step_count + 1) % every == 0
+        diagnostics = self._step_fns[self.strategy](self._iterator, rule.next_variant(), diagnose)
         self.step_count += 1
+        if diagnose:
+            self._pending_diag = self._named_diagnostics(diagnostics)
+
+    def _named_diagnostics(self, tensors: dict) -> dict:
+        heads = self.head_names
+        norms, shares = tensors["grad_norm"].numpy(), tensors["update_share"].numpy()
+        cosine = tensors["cosine"].numpy()
+        return {
+            "grad_norm": {h: float(v) for h, v in zip(heads, norms)},
+            "update_share": {h: float(v) for h, v in zip(heads, shares)},
+            "cosine": {f"{a}~{b}": float(cosine[i, j]) for i, a in enumerate(heads)
+                       for j, b in enumerate(heads) if i < j},
+            "conflict_share": float(tensors["conflict_share"].numpy()),
+        }
+
+    def effective_weights(self) -> dict:
+        """The w_i the strategy in force uses now (adaptive weightings move them)."""
+        values = self._rules[self.strategy].weighting.current().numpy()
+        return {h: float(v) for h, v in zip(self.head_names, values)}
 
     def run(self, steps: int | None = None) -> Report:
         """Train `steps` steps (default: the preset's) in this thread; return the last report."""
@@ -348,7 +386,7 @@ class Session:
         self._last_report_time += time.perf_counter() - pause_started
 
     def _report_due(self) -> bool:
-        if self._pending_val is not None or self._pending_events:
+        if self._pending_val is not None or self._pending_diag is not None or self._pending_events:
             return True
         if self.report_every is not None:
             return self.step_count - self._last_report_step >= self.report_every
@@ -377,9 +415,11 @@ class Session:
             steps_per_sec=steps_done / dt if dt > 0 and steps_done else (previous.steps_per_sec if previous else 0.0),
             elapsed=self._train_seconds, val_loss=frozen(val_loss), val_metric=frozen(val_metric),
             events=tuple(self._pending_events), message=message,
+            effective_weights=frozen(self.effective_weights()), diagnostics=self._pending_diag,
         )
         self._pending_events.clear()
         self._pending_val = None
+        self._pending_diag = None
         self._last_report_time, self._last_report_step = now, self.step_count
         self.last_report = report
         self.history.add(report)
@@ -399,7 +439,7 @@ class Session:
                 self._metrics[name].update_state(y[name], preds[name])
             return tf.stack([ctx.loss_fns[name](y[name], preds[name]) for name in self.head_names])
 
-        return tf.function(evaluate)
+        return tf.function(evaluate, autograph=False)
 
     def validate(self) -> tuple[dict, dict]:
         """Mean per-head validation loss and metric over the held-out batches."""

@@ -57,6 +57,9 @@ class History:
         self.val: dict[str, Series] = {}
         self.val_metric: dict[str, Series] = {}
         self.events: list[Event] = []
+        # diagnostics and effective weights: "grad_norm/head", "update_share/head", "cosine/a~b",
+        # "conflict_share", "effective_weight/head"
+        self.diagnostics: dict[str, Series] = {}
         self.best_train: dict[str, float] = {}
         self.best_val: dict[str, float] = {}
         self.last: Report | None = None
@@ -81,6 +84,14 @@ class History:
                 self.best_val[head] = min(value, self.best_val.get(head, float("inf")))
             for head, value in (report.val_metric or {}).items():
                 self._series(self.val_metric, head).append(report.step, value)
+            for head, value in (report.effective_weights or {}).items() if fresh else ():
+                self._series(self.diagnostics, f"effective_weight/{head}").append(report.step, value)
+            diag = report.diagnostics or {}
+            for kind in ("grad_norm", "update_share", "cosine"):
+                for key, value in diag.get(kind, {}).items():
+                    self._series(self.diagnostics, f"{kind}/{key}").append(report.step, value)
+            if "conflict_share" in diag:
+                self._series(self.diagnostics, "conflict_share").append(report.step, diag["conflict_share"])
 
     def snapshot(self, head: str) -> dict:
         """Copies of one head's series, safe to use while training appends."""
@@ -89,6 +100,10 @@ class History:
                 "train": self.train[head].points() if head in self.train else ([], []),
                 "val": self.val[head].points() if head in self.val else ([], []),
             }
+
+    def diagnostic_points(self, key: str) -> tuple[list[float], list[float]]:
+        with self._lock:
+            return self.diagnostics[key].points() if key in self.diagnostics else ([], [])
 
     def markers(self) -> list[Event]:
         with self._lock:

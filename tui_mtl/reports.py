@@ -38,6 +38,10 @@ class Report:
     val_metric: Mapping | None = None
     events: tuple = field(default_factory=tuple)
     message: str | None = None
+    effective_weights: Mapping | None = None  # w_i in force (adaptive weightings move them)
+    # on the report after a diagnostic step: {"grad_norm": {head: v}, "update_share": {head: v},
+    # "cosine": {"a~b": v}, "conflict_share": v}
+    diagnostics: Mapping | None = None
 
     @property
     def heads(self) -> list[str]:
@@ -54,4 +58,14 @@ class Report:
             row[f"weight_{head}"] = self.weights[head]
             row[f"val_loss_{head}"] = self.val_loss.get(head) if self.val_loss else None
             row[f"val_metric_{head}"] = self.val_metric.get(head) if self.val_metric else None
+            row[f"effective_weight_{head}"] = self.effective_weights.get(head) if self.effective_weights else None
+        diag = self.diagnostics or {}
+        for head in self.heads:
+            row[f"grad_norm_{head}"] = diag.get("grad_norm", {}).get(head)
+            row[f"update_share_{head}"] = diag.get("update_share", {}).get(head)
+        heads = self.heads
+        for i, a in enumerate(heads):
+            for b in heads[i + 1:]:
+                row[f"cosine_{a}~{b}"] = diag.get("cosine", {}).get(f"{a}~{b}")
+        row["conflict_share"] = diag.get("conflict_share")
         return row

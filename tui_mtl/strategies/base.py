@@ -1,8 +1,9 @@
-"""The interface every update rule implements, and the pieces they share.
+"""The interfaces every update rule and weighting implement, and the pieces they share.
 
-An update rule owns its optimizers (so switching away and back resumes their state) and performs
-one training step on a batch. `train_step` runs inside the Session's `tf.function`: it must only use
-TensorFlow ops and variables, so that rates and weights change without retracing.
+A strategy is an update rule (how the trunk moves) combined with a weighting (where each head's
+w_i comes from). A rule owns its optimizers and its weighting, so switching away and back resumes
+their state. `train_step` runs inside the Session's `tf.function`: only TensorFlow ops and
+variables, so that rates and weights change without retracing.
 """
 
 from __future__ import annotations
@@ -12,54 +13,108 @@ from dataclasses import dataclass
 import keras
 import tensorflow as tf
 
+from tui_mtl.errors import CommandError
 from tui_mtl.model import MultiHeadModel
+from tui_mtl.strategies import gradmath
 
 
 @dataclass(frozen=True)
 class StepContext:
-    """What a rule may read: the model, each head's loss, and the session's weight variables."""
+    """What rules and weightings may read: the model, each head's loss, the session's variables."""
 
     net: MultiHeadModel
     loss_fns: dict  # head name -> keras Loss (mean over the batch)
-    weights: tf.Variable  # [K] loss weights w_i, in head order
+    weights: tf.Variable  # [K] the user's loss weights w_i, in head order
     scales: tf.Variable  # [K] loss scale multipliers s_i
     make_optimizer: object  # callable(learning_rate) -> a fresh Keras optimizer
+    seed: int = 0
 
     @property
     def head_names(self) -> list[str]:
         return self.net.head_names
+
+    @property
+    def k(self) -> int:
+        return len(self.net.head_names)
 
     def forward_losses(self, x, y) -> list:
         """Raw per-head losses L_i at the current parameters (training mode)."""
         preds = self.net.model(x, training=True)
         return [self.loss_fns[name](y[name], preds[name]) for name in self.head_names]
 
-    def weighted(self, losses: list) -> list:
-        """w_i * s_i * L_i: what each head contributes to the objective."""
-        return [self.weights[i] * self.scales[i] * loss for i, loss in enumerate(losses)]
 
-
-def built_optimizer(ctx: StepContext, learning_rate: float, variables) -> keras.optimizers.Optimizer:
+def built_optimizer(make, learning_rate: float, variables) -> keras.optimizers.Optimizer:
     # Build outside tf.function: slot variables must exist before the step is traced.
-    optimizer = ctx.make_optimizer(learning_rate)
+    optimizer = make(learning_rate)
     optimizer.build(list(variables))
     return optimizer
 
 
+def take_params(cls, params: dict) -> dict:
+    """The class's DEFAULTS overridden by the keys of `params` it knows."""
+    return {key: params.get(key, default) for key, default in cls.DEFAULTS.items()}
+
+
+def zero_optimizers(optimizers) -> None:
+    for optimizer in optimizers:
+        for variable in optimizer.variables:
+            variable.assign(tf.zeros_like(variable))
+
+
+class Weighting:
+    """Where w_i comes from. The default is the user's fixed weights."""
+
+    name = "fixed"
+    DEFAULTS: dict = {}
+    needs_tape = False  # True when `train` takes gradients from the rule's tape
+
+    def __init__(self, ctx: StepContext, params: dict):
+        self.ctx = ctx
+        self.params = take_params(type(self), params)
+
+    def objectives(self, losses: list) -> list:
+        """Per-head objectives (inside the tape): what each head's gradient is taken of."""
+        return [self.ctx.weights[i] * self.ctx.scales[i] * loss for i, loss in enumerate(losses)]
+
+    def current(self) -> tf.Tensor:
+        """The effective w_i [K] in force now (for reports and samplers)."""
+        return tf.convert_to_tensor(self.ctx.weights)
+
+    def train(self, tape, losses: list, objectives: list) -> None:
+        """Update the weighting's own parameters from this step (before the model moves)."""
+
+    def after_step(self, x, y, losses: list) -> None:
+        """Update state once the model has moved (loss windows, a second forward pass, ...)."""
+
+    @property
+    def optimizers(self) -> list:
+        return []
+
+    def reset_state(self) -> None:
+        zero_optimizers(self.optimizers)
+
+
 class UpdateRule:
-    """One way of moving the trunk and heads given the per-head losses."""
+    """One way of moving the trunk and heads given the per-head objectives."""
 
     name = "base"
+    DEFAULTS: dict = {}
 
-    def __init__(self, ctx: StepContext, trunk_lr: float, head_lrs: dict):
+    def __init__(self, ctx: StepContext, trunk_lr: float, head_lrs: dict, weighting: Weighting, params: dict):
         self.ctx = ctx
+        self.weighting = weighting
+        self.params = take_params(type(self), params)
 
     def set_learning_rates(self, trunk_lr: float, head_lrs: dict) -> None:
         raise NotImplementedError
 
-    def train_step(self, x, y):
-        """Update the variables; return the raw per-head losses [K] at the parameters before the step."""
+    def train_step(self, x, y, variant: int, diagnose: bool):
+        """Update the variables; return (raw per-head losses [K] before the step, diagnostics dict)."""
         raise NotImplementedError
+
+    def next_variant(self) -> int:
+        """Which traced variant runs next (alternating picks a head); most rules have one."""
+        return 0
 
     @property
     def optimizers(self) -> list:
@@ -67,6 +122,88 @@ class UpdateRule:
 
     def reset_state(self) -> None:
         """Zero every optimizer slot and step counter (a restart from fresh weights)."""
-        for optimizer in self.optimizers:
-            for variable in optimizer.variables:
-                variable.assign(tf.zeros_like(variable))
+        zero_optimizers(self.optimizers)
+        self.weighting.reset_state()
+
+
+class TrunkAndHeadOptimizers(UpdateRule):
+    """Rules with one optimizer for the trunk (trunk rate) and one per head (head rate)."""
+
+    def __init__(self, ctx, trunk_lr, head_lrs, weighting, params):
+        super().__init__(ctx, trunk_lr, head_lrs, weighting, params)
+        net = ctx.net
+        self.trunk_optimizer = built_optimizer(ctx.make_optimizer, trunk_lr, net.trunk_variables)
+        self.head_optimizers = {name: built_optimizer(ctx.make_optimizer, head_lrs[name], net.head_variables[name])
+                                for name in ctx.head_names}
+
+    @property
+    def optimizers(self):
+        return [self.trunk_optimizer, *self.head_optimizers.values()]
+
+    def set_learning_rates(self, trunk_lr, head_lrs):
+        self.trunk_optimizer.learning_rate = trunk_lr
+        for name, optimizer in self.head_optimizers.items():
+            optimizer.learning_rate = head_lrs[name]
+
+    def apply_heads(self, head_grads: list) -> None:
+        for name, grads in zip(self.ctx.head_names, head_grads):
+            self.head_optimizers[name].apply_gradients(zip(grads, self.ctx.net.head_variables[name]))
+
+
+class PerHeadOptimizers(UpdateRule):
+    """Rules with one optimizer per head, at that head's rate, over the trunk and that head."""
+
+    def __init__(self, ctx, trunk_lr, head_lrs, weighting, params):
+        super().__init__(ctx, trunk_lr, head_lrs, weighting, params)
+        self.head_optimizers = {
+            name: built_optimizer(ctx.make_optimizer, head_lrs[name], self.variables_of(name))
+            for name in ctx.head_names
+        }
+
+    def variables_of(self, head: str) -> tuple:
+        return (*self.ctx.net.trunk_variables, *self.ctx.net.head_variables[head])
+
+    @property
+    def optimizers(self):
+        return list(self.head_optimizers.values())
+
+    def set_learning_rates(self, trunk_lr, head_lrs):
+        for name, optimizer in self.head_optimizers.items():
+            optimizer.learning_rate = head_lrs[name]
+
+
+class GradientSurgery(TrunkAndHeadOptimizers):
+    """Rules that combine the per-head trunk gradients G [K, P] into one trunk gradient.
+
+    Heads get the gradient of their own objective; the trunk optimizer gets `combine(G)`.
+    Subclasses implement only `combine`.
+    """
+
+    def combine(self, G: tf.Tensor) -> tf.Tensor:
+        raise NotImplementedError
+
+    def train_step(self, x, y, variant, diagnose):
+        net, ctx = self.ctx.net, self.ctx
+        with tf.GradientTape(persistent=True) as tape:
+            losses = ctx.forward_losses(x, y)
+            objectives = self.weighting.objectives(losses)
+        trunk, heads = [], []
+        for name, objective in zip(ctx.head_names, objectives):
+            grads = tape.gradient(objective, [*net.trunk_variables, *net.head_variables[name]])
+            n = len(net.trunk_variables)
+            trunk.append(gradmath.flatten(grads[:n]))
+            heads.append(grads[n:])
+        self.weighting.train(tape, losses, objectives)
+        del tape
+        G = tf.stack(trunk)
+        direction = self.combine(G)
+        self.trunk_optimizer.apply_gradients(zip(gradmath.unflatten(direction, net.trunk_variables),
+                                                 net.trunk_variables))
+        self.apply_heads(heads)
+        self.weighting.after_step(x, y, losses)
+        return tf.stack(losses), (gradmath.diagnostics(G, direction) if diagnose else {})
+
+
+def check_choice(value, choices: tuple, what: str) -> None:
+    if value not in choices:
+        raise CommandError(f"{what}: {value!r} is not one of {', '.join(map(str, choices))}")

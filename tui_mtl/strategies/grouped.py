@@ -9,39 +9,33 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tui_mtl.strategies.base import UpdateRule, built_optimizer
+from tui_mtl.strategies import gradmath
+from tui_mtl.strategies.base import PerHeadOptimizers
 
 
-class Grouped(UpdateRule):
+class Grouped(PerHeadOptimizers):
     name = "grouped"
 
-    def __init__(self, ctx, trunk_lr, head_lrs):
-        super().__init__(ctx, trunk_lr, head_lrs)
-        net = ctx.net
-        self.head_optimizers = {
-            name: built_optimizer(ctx, head_lrs[name], (*net.trunk_variables, *net.head_variables[name]))
-            for name in ctx.head_names
-        }
-
-    @property
-    def optimizers(self):
-        return list(self.head_optimizers.values())
-
-    def set_learning_rates(self, trunk_lr, head_lrs):
-        for name, optimizer in self.head_optimizers.items():
-            optimizer.learning_rate = head_lrs[name]
-
-    def train_step(self, x, y):
-        net = self.ctx.net
+    def train_step(self, x, y, variant, diagnose):
+        ctx = self.ctx
+        trunk_vars = ctx.net.trunk_variables
         with tf.GradientTape(persistent=True) as tape:
-            losses = self.ctx.forward_losses(x, y)
-            weighted = self.ctx.weighted(losses)
-        updates = []
-        for name, objective in zip(self.ctx.head_names, weighted):
-            variables = (*net.trunk_variables, *net.head_variables[name])
-            updates.append((name, tape.gradient(objective, variables), variables))
+            losses = ctx.forward_losses(x, y)
+            objectives = self.weighting.objectives(losses)
+        updates = [(name, tape.gradient(objective, self.variables_of(name)))
+                   for name, objective in zip(ctx.head_names, objectives)]
+        self.weighting.train(tape, losses, objectives)
         del tape
         # All gradients exist before the first optimizer writes: they are taken at the same parameters.
-        for name, grads, variables in updates:
-            self.head_optimizers[name].apply_gradients(zip(grads, variables))
-        return tf.stack(losses)
+        steps = []
+        for name, grads in updates:
+            before = gradmath.flatten(trunk_vars) if diagnose else None
+            self.head_optimizers[name].apply_gradients(zip(grads, self.variables_of(name)))
+            if diagnose:  # what this optimizer actually did to the trunk
+                steps.append(before - gradmath.flatten(trunk_vars))
+        self.weighting.after_step(x, y, losses)
+        diagnostics = {}
+        if diagnose:
+            G = tf.stack([gradmath.flatten(grads[:len(trunk_vars)]) for _name, grads in updates])
+            diagnostics = gradmath.diagnostics(G, parts=tf.stack(steps))
+        return tf.stack(losses), diagnostics

@@ -9,37 +9,29 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tui_mtl.strategies.base import UpdateRule, built_optimizer
+from tui_mtl.strategies import gradmath
+from tui_mtl.strategies.base import TrunkAndHeadOptimizers
 
 
-class Summed(UpdateRule):
+class Summed(TrunkAndHeadOptimizers):
     name = "summed"
 
-    def __init__(self, ctx, trunk_lr, head_lrs):
-        super().__init__(ctx, trunk_lr, head_lrs)
-        net = ctx.net
-        self.trunk_optimizer = built_optimizer(ctx, trunk_lr, net.trunk_variables)
-        self.head_optimizers = {name: built_optimizer(ctx, head_lrs[name], net.head_variables[name])
-                                for name in ctx.head_names}
-
-    @property
-    def optimizers(self):
-        return [self.trunk_optimizer, *self.head_optimizers.values()]
-
-    def set_learning_rates(self, trunk_lr, head_lrs):
-        self.trunk_optimizer.learning_rate = trunk_lr
-        for name, optimizer in self.head_optimizers.items():
-            optimizer.learning_rate = head_lrs[name]
-
-    def train_step(self, x, y):
-        net = self.ctx.net
-        heads = self.ctx.head_names
-        with tf.GradientTape() as tape:
-            losses = self.ctx.forward_losses(x, y)
-            total = tf.add_n(self.ctx.weighted(losses))
-        head_vars = [net.head_variables[name] for name in heads]
+    def train_step(self, x, y, variant, diagnose):
+        net, ctx = self.ctx.net, self.ctx
+        # The per-head gradients cost K more backward passes: only on diagnostic steps.
+        with tf.GradientTape(persistent=diagnose or self.weighting.needs_tape) as tape:
+            losses = ctx.forward_losses(x, y)
+            objectives = self.weighting.objectives(losses)
+            total = tf.add_n(objectives)
+        head_vars = [net.head_variables[name] for name in ctx.head_names]
         grads = tape.gradient(total, [net.trunk_variables, *head_vars])
+        diagnostics = {}
+        if diagnose:
+            G = tf.stack([gradmath.flatten(tape.gradient(o, net.trunk_variables)) for o in objectives])
+            diagnostics = gradmath.diagnostics(G, gradmath.flatten(grads[0]))
+        self.weighting.train(tape, losses, objectives)
+        del tape
         self.trunk_optimizer.apply_gradients(zip(grads[0], net.trunk_variables))
-        for name, head_grads, variables in zip(heads, grads[1:], head_vars):
-            self.head_optimizers[name].apply_gradients(zip(head_grads, variables))
-        return tf.stack(losses)
+        self.apply_heads(grads[1:])
+        self.weighting.after_step(x, y, losses)
+        return tf.stack(losses), diagnostics

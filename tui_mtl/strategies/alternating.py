@@ -1,0 +1,66 @@
+"""`alternating`: one head per step, moved by that head's optimizer over the trunk and that head.
+
+The head is chosen round-robin, or sampled with p_i proportional to w_i^alpha (`proportional`), or
+with alpha annealed from `alpha` to 0.2*alpha over `anneal_steps` (`annealing`), as the TF Model
+Garden's interleaving trainer samples tasks. Each head is a separately traced variant: the choice is
+made in Python, so nothing retraces after every head has run once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from tui_mtl.strategies import gradmath
+from tui_mtl.strategies.base import PerHeadOptimizers, check_choice
+
+SAMPLERS = ("round_robin", "proportional", "annealing")
+
+
+class Alternating(PerHeadOptimizers):
+    name = "alternating"
+    DEFAULTS = {"sampling": "round_robin", "alpha": 1.0, "anneal_steps": 1000}
+
+    def __init__(self, ctx, trunk_lr, head_lrs, weighting, params):
+        super().__init__(ctx, trunk_lr, head_lrs, weighting, params)
+        check_choice(self.params["sampling"], SAMPLERS, "strategy.params.sampling")
+        self._rng = np.random.default_rng(ctx.seed)
+        self._turns = 0
+
+    def probabilities(self) -> np.ndarray:
+        weights = np.maximum(np.asarray(self.weighting.current(), dtype=np.float64), 0.0)
+        alpha = float(self.params["alpha"])
+        if self.params["sampling"] == "annealing":
+            alpha *= 1.0 - 0.8 * min(self._turns / max(1, int(self.params["anneal_steps"])), 1.0)
+        scores = np.where(weights > 0, weights ** alpha, 0.0)
+        if scores.sum() <= 0:
+            return np.full(len(weights), 1.0 / len(weights))
+        return scores / scores.sum()
+
+    def next_variant(self) -> int:
+        k = self.ctx.k
+        if self.params["sampling"] == "round_robin":
+            choice = self._turns % k
+        else:
+            choice = int(self._rng.choice(k, p=self.probabilities()))
+        self._turns += 1
+        return choice
+
+    def train_step(self, x, y, variant, diagnose):
+        ctx = self.ctx
+        name = ctx.head_names[variant]
+        variables = self.variables_of(name)
+        with tf.GradientTape(persistent=diagnose or self.weighting.needs_tape) as tape:
+            losses = ctx.forward_losses(x, y)
+            objectives = self.weighting.objectives(losses)
+        grads = tape.gradient(objectives[variant], variables)
+        diagnostics = {}
+        if diagnose:
+            trunk = ctx.net.trunk_variables
+            G = tf.stack([gradmath.flatten(tape.gradient(o, trunk)) for o in objectives])
+            diagnostics = gradmath.diagnostics(G, G[variant])
+        self.weighting.train(tape, losses, objectives)
+        del tape
+        self.head_optimizers[name].apply_gradients(zip(grads, variables))
+        self.weighting.after_step(x, y, losses)
+        return tf.stack(losses), diagnostics

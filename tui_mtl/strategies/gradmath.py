@@ -1,0 +1,127 @@
+"""Gradient math on flattened per-head trunk gradients G [K, P]: pure TensorFlow, no state.
+
+Kept apart from the rules so each formula can be checked on hand-picked vectors.
+"""
+
+from __future__ import annotations
+
+import math
+
+import tensorflow as tf
+
+EPS = 1e-12
+
+
+def flatten(grads) -> tf.Tensor:
+    return tf.concat([tf.reshape(g, [-1]) for g in grads], axis=0)
+
+
+def unflatten(vector: tf.Tensor, like) -> list:
+    shapes = [tuple(v.shape) for v in like]
+    parts = tf.split(vector, [math.prod(shape) for shape in shapes])
+    return [tf.reshape(p, shape) for p, shape in zip(parts, shapes)]
+
+
+def pcgrad(G: tf.Tensor, orders: tf.Tensor) -> tf.Tensor:
+    """PCGrad (Yu et al. 2020): each g_i is projected off every g_j it conflicts with, in the
+    order orders[i] (a permutation of 0..K-1; j == i is skipped); the projected gradients are summed.
+    """
+    k = G.shape[0]
+    projected = []
+    for i in range(k):
+        g = G[i]
+        for position in range(k):
+            j = orders[i, position]
+            other = tf.gather(G, j)
+            dot = tf.reduce_sum(g * other)
+            conflict = tf.logical_and(dot < 0.0, tf.not_equal(j, i))
+            correction = dot / (tf.reduce_sum(other * other) + EPS) * other
+            g = tf.where(conflict, g - correction, g)
+        projected.append(g)
+    return tf.add_n(projected)
+
+
+def random_orders(k: int, seed=None) -> tf.Tensor:
+    return tf.stack([tf.random.shuffle(tf.range(k), seed=seed) for _ in range(k)])
+
+
+def min_norm_two(g1: tf.Tensor, g2: tf.Tensor) -> tf.Tensor:
+    """Closed form (Sener & Koltun 2018): gamma in [0, 1] minimising |gamma*g1 + (1-gamma)*g2|."""
+    diff = g1 - g2
+    gamma = tf.reduce_sum((g2 - g1) * g2) / (tf.reduce_sum(diff * diff) + EPS)
+    return tf.clip_by_value(gamma, 0.0, 1.0)
+
+
+def min_norm_weights(G: tf.Tensor, iterations: int = 50) -> tf.Tensor:
+    """Weights alpha on the simplex minimising |alpha^T G|: closed form for K=2, Frank-Wolfe beyond."""
+    k = G.shape[0]
+    if k == 1:
+        return tf.ones([1], G.dtype)
+    if k == 2:
+        gamma = min_norm_two(G[0], G[1])
+        return tf.stack([gamma, 1.0 - gamma])
+    gram = tf.matmul(G, G, transpose_b=True)
+    alpha = tf.fill([k], 1.0 / k)
+    for _ in range(iterations):
+        # the vertex that most decreases the quadratic, then an exact line search towards it
+        t = tf.argmin(tf.linalg.matvec(gram, alpha))
+        vertex = tf.one_hot(t, k, dtype=G.dtype)
+        v1v1 = tf.tensordot(alpha, tf.linalg.matvec(gram, alpha), 1)
+        v1v2 = tf.tensordot(alpha, gram[t], 1)
+        v2v2 = gram[t, t]
+        step = tf.clip_by_value((v1v1 - v1v2) / (v1v1 - 2.0 * v1v2 + v2v2 + EPS), 0.0, 1.0)
+        alpha = (1.0 - step) * alpha + step * vertex
+    return alpha
+
+
+def cagrad(G: tf.Tensor, c: float, iterations: int = 30) -> tf.Tensor:
+    """CAGrad (Liu et al. 2021): d = g0 + sqrt(phi)/|g_w| g_w, rescaled by 1/(1+c^2).
+
+    g0 is the mean gradient, phi = c^2 |g0|^2, and w on the simplex minimises
+    g_w . g0 + sqrt(phi) |g_w|; solved on the K x K Gram matrix by softmax-parametrised descent.
+    With c = 0 this is the mean gradient.
+    """
+    k = G.shape[0]
+    g0 = tf.reduce_mean(G, axis=0)
+    if c == 0:
+        return g0
+    gram = tf.matmul(G, G, transpose_b=True)
+    b = tf.reduce_mean(gram, axis=1)  # G g0
+    phi = c * c * tf.reduce_sum(g0 * g0)
+    sqrt_phi = tf.sqrt(phi + EPS)
+    logits = tf.zeros([k], G.dtype)
+    scale = tf.sqrt(tf.reduce_mean(tf.linalg.diag_part(gram)) + EPS)  # makes the step size unit-free
+    for _ in range(iterations):
+        with tf.GradientTape() as tape:
+            tape.watch(logits)
+            w = tf.nn.softmax(logits)
+            gw_norm = tf.sqrt(tf.tensordot(w, tf.linalg.matvec(gram, w), 1) + EPS)
+            objective = (tf.tensordot(w, b, 1) + sqrt_phi * gw_norm) / (scale * scale)
+        logits = logits - 5.0 * tape.gradient(objective, logits)
+    w = tf.nn.softmax(logits)
+    gw = tf.linalg.matvec(G, w, transpose_a=True)
+    lam = sqrt_phi / (tf.norm(gw) + EPS)
+    return (g0 + lam * gw) / (1.0 + c * c)
+
+
+def diagnostics(G: tf.Tensor, direction: tf.Tensor | None = None, parts: tf.Tensor | None = None) -> dict:
+    """Per-head trunk gradient norms, pairwise cosines, conflict share and share of the trunk step.
+
+    The share is each head's projection on the trunk's step over the step's squared norm: from
+    `parts` (each optimizer's actual step, e.g. under grouped) or else from G against `direction`
+    (the gradient handed to the single trunk optimizer). Shares sum to 1 when the step is their sum.
+    """
+    k = G.shape[0]
+    norms = tf.norm(G, axis=1)
+    gram = tf.matmul(G, G, transpose_b=True)
+    cosine = gram / (norms[:, None] * norms[None, :] + EPS)
+    upper = tf.linalg.band_part(tf.ones([k, k]), 0, -1) - tf.eye(k)
+    pairs = tf.reduce_sum(upper)
+    conflicts = tf.reduce_sum(upper * tf.cast(cosine < 0.0, tf.float32))
+    conflict_share = conflicts / tf.maximum(pairs, 1.0)
+    if parts is None:
+        parts, step = G, direction
+    else:
+        step = tf.reduce_sum(parts, axis=0)
+    share = tf.linalg.matvec(parts, step) / (tf.reduce_sum(step * step) + EPS)
+    return {"grad_norm": norms, "cosine": cosine, "conflict_share": conflict_share, "update_share": share}

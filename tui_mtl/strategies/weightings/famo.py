@@ -1,0 +1,61 @@
+"""FAMO (Liu et al. 2023): fast adaptive multitask optimisation.
+
+Weights z = softmax(xi). The model descends sum_i z_i log L_i / c with c = sum_i z_i / L_i, i.e.
+effective weights z_i / (c L_i). After the step a second forward pass on the same batch measures
+delta_i = log L_i(before) - log L_i(after), and the logits take an Adam step along the softmax's
+Jacobian applied to delta, plus weight decay `gamma`: heads whose loss dropped less gain weight.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from tui_mtl.strategies.base import Weighting, built_optimizer
+
+FLOOR = 1e-8
+
+
+def famo_logit_gradient(logits: tf.Tensor, delta: tf.Tensor, gamma: float) -> tf.Tensor:
+    z = tf.nn.softmax(logits)
+    return z * (delta - tf.reduce_sum(z * delta)) + gamma * logits
+
+
+class FAMO(Weighting):
+    name = "famo"
+    DEFAULTS = {"lr": 0.025, "gamma": 0.001}
+
+    def __init__(self, ctx, params):
+        super().__init__(ctx, params)
+        self.logits = tf.Variable(tf.zeros([ctx.k]), name="famo_logits")
+        self.w = tf.Variable(tf.ones([ctx.k]), trainable=False, name="famo_effective_weights")
+        self.optimizer = built_optimizer(ctx.make_optimizer, float(self.params["lr"]), [self.logits])
+
+    def _scaled(self, losses):
+        return [self.ctx.scales[i] * loss + FLOOR for i, loss in enumerate(losses)]
+
+    def objectives(self, losses):
+        scaled = self._scaled(losses)
+        z = tf.nn.softmax(self.logits)
+        inverse = tf.stop_gradient(tf.stack([z[i] / s for i, s in enumerate(scaled)]))
+        w = inverse / tf.reduce_sum(inverse)  # z_i / (c L_i)
+        self.w.assign(w * tf.stack([self.ctx.scales[i] for i in range(self.ctx.k)]))
+        return [w[i] * s for i, s in enumerate(scaled)]
+
+    def current(self):
+        return tf.convert_to_tensor(self.w)
+
+    def after_step(self, x, y, losses):
+        before = tf.stack(self._scaled(losses))
+        after = tf.stack(self._scaled(self.ctx.forward_losses(x, y)))
+        delta = tf.math.log(before) - tf.math.log(after)
+        grad = famo_logit_gradient(tf.convert_to_tensor(self.logits), delta, float(self.params["gamma"]))
+        self.optimizer.apply_gradients([(grad, self.logits)])
+
+    @property
+    def optimizers(self):
+        return [self.optimizer]
+
+    def reset_state(self):
+        super().reset_state()
+        self.logits.assign(tf.zeros_like(self.logits))
+        self.w.assign(tf.ones_like(self.w))

@@ -1,0 +1,26 @@
+"""Random loss weighting (Lin et al. 2021, RLW): w = K softmax(e), e ~ N(0, 1) drawn every step."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from tui_mtl.strategies.base import Weighting
+
+
+class RandomWeighting(Weighting):
+    name = "random"
+
+    def __init__(self, ctx, params):
+        super().__init__(ctx, params)
+        self.w = tf.Variable(tf.ones([ctx.k]), trainable=False, name="random_weights")
+
+    def objectives(self, losses):
+        k = self.ctx.k
+        self.w.assign(float(k) * tf.nn.softmax(tf.random.normal([k])))
+        return [self.w[i] * self.ctx.scales[i] * loss for i, loss in enumerate(losses)]
+
+    def current(self):
+        return tf.convert_to_tensor(self.w)
+
+    def reset_state(self):
+        self.w.assign(tf.ones_like(self.w))

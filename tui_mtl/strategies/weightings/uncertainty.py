@@ -1,0 +1,41 @@
+"""Uncertainty weighting (Kendall et al. 2018): a learnable log-variance s_i per head.
+
+Objective per head: 1/2 (exp(-s_i) L_i + s_i); the effective weight is 1/2 exp(-s_i). The s_i are
+trained by their own optimizer (at `lr`) on the same objective. The user's weights are not used.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from tui_mtl.strategies.base import Weighting, built_optimizer
+
+
+class Uncertainty(Weighting):
+    name = "uncertainty"
+    DEFAULTS = {"lr": 0.01}
+    needs_tape = True
+
+    def __init__(self, ctx, params):
+        super().__init__(ctx, params)
+        self.log_vars = tf.Variable(tf.zeros([ctx.k]), name="uncertainty_log_vars")
+        self.optimizer = built_optimizer(ctx.make_optimizer, float(self.params["lr"]), [self.log_vars])
+
+    def objectives(self, losses):
+        return [0.5 * (tf.exp(-self.log_vars[i]) * self.ctx.scales[i] * loss + self.log_vars[i])
+                for i, loss in enumerate(losses)]
+
+    def current(self):
+        return 0.5 * tf.exp(-tf.convert_to_tensor(self.log_vars))
+
+    def train(self, tape, losses, objectives):
+        grad = tape.gradient(tf.add_n(objectives), self.log_vars)
+        self.optimizer.apply_gradients([(grad, self.log_vars)])
+
+    @property
+    def optimizers(self):
+        return [self.optimizer]
+
+    def reset_state(self):
+        super().reset_state()
+        self.log_vars.assign(tf.zeros_like(self.log_vars))
