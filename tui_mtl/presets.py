@@ -297,6 +297,8 @@ class TrainingSpec(_Strict):
     trunk_learning_rate: PositiveFloat = 1e-3
     validate_every: int = Field(default=100, gt=0)
     validation_batches: int = Field(default=4, gt=0)
+    # per-head trunk gradient diagnostics every N steps (0: never); costs K backward passes under summed
+    diagnostics_every: int = Field(default=25, ge=0)
 
 
 class StrategySpec(_Strict):
