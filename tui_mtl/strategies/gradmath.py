@@ -48,8 +48,9 @@ def random_orders(k: int, seed=None) -> tf.Tensor:
 def min_norm_two(g1: tf.Tensor, g2: tf.Tensor) -> tf.Tensor:
     """Closed form (Sener & Koltun 2018): gamma in [0, 1] minimising |gamma*g1 + (1-gamma)*g2|."""
     diff = g1 - g2
-    gamma = tf.reduce_sum((g2 - g1) * g2) / (tf.reduce_sum(diff * diff) + EPS)
-    return tf.clip_by_value(gamma, 0.0, 1.0)
+    distance = tf.reduce_sum(diff * diff)
+    gamma = tf.reduce_sum((g2 - g1) * g2) / tf.maximum(distance, EPS)
+    return tf.where(distance > EPS, tf.clip_by_value(gamma, 0.0, 1.0), 0.5)
 
 
 def min_norm_weights(G: tf.Tensor, iterations: int = 50) -> tf.Tensor:
@@ -69,7 +70,8 @@ def min_norm_weights(G: tf.Tensor, iterations: int = 50) -> tf.Tensor:
         v1v1 = tf.tensordot(alpha, tf.linalg.matvec(gram, alpha), 1)
         v1v2 = tf.tensordot(alpha, gram[t], 1)
         v2v2 = gram[t, t]
-        step = tf.clip_by_value((v1v1 - v1v2) / (v1v1 - 2.0 * v1v2 + v2v2 + EPS), 0.0, 1.0)
+        curvature = v1v1 - 2.0 * v1v2 + v2v2  # |current - vertex|^2: zero when already there
+        step = tf.where(curvature > EPS, tf.clip_by_value((v1v1 - v1v2) / tf.maximum(curvature, EPS), 0.0, 1.0), 0.0)
         alpha = (1.0 - step) * alpha + step * vertex
     return alpha
 

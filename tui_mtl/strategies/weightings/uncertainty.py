@@ -29,7 +29,7 @@ class Uncertainty(Weighting):
         return 0.5 * tf.exp(-tf.convert_to_tensor(self.log_vars))
 
     def train(self, tape, losses, objectives):
-        grad = tape.gradient(tf.add_n(objectives), self.log_vars)
+        grad = tape.gradient(objectives, self.log_vars)  # a list of targets: the gradient of their sum
         self.optimizer.apply_gradients([(grad, self.log_vars)])
 
     @property

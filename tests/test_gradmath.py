@@ -1,0 +1,106 @@
+"""Gradient surgery and diagnostics on hand-picked vectors, against independent numpy references."""
+
+import itertools
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tui_mtl.strategies import gradmath
+
+
+def numpy_pcgrad(G, orders):
+    out = []
+    for i, g in enumerate(G):
+        g = g.astype(np.float64).copy()
+        for j in orders[i]:
+            if j == i:
+                continue
+            dot = g @ G[j]
+            if dot < 0:
+                g -= dot / (G[j] @ G[j]) * G[j]
+        out.append(g)
+    return np.sum(out, axis=0)
+
+
+def test_pcgrad_projects_conflicting_pair_in_2d():
+    G = np.array([[1.0, 0.0], [-1.0, 1.0]], np.float32)
+    result = gradmath.pcgrad(tf.constant(G), tf.constant([[0, 1], [0, 1]])).numpy()
+    # g1' = g1 - (g1.g2)/|g2|^2 g2 = [0.5, 0.5]; g2' = g2 - (g2.g1)/|g1|^2 g1 = [0, 1]
+    np.testing.assert_allclose(result, [0.5, 1.5], atol=1e-6)
+
+
+def test_pcgrad_leaves_agreeing_gradients_alone():
+    G = np.array([[1.0, 0.0], [1.0, 1.0]], np.float32)
+    result = gradmath.pcgrad(tf.constant(G), tf.constant([[1, 0], [0, 1]])).numpy()
+    np.testing.assert_allclose(result, G.sum(axis=0), atol=1e-6)
+
+
+@pytest.mark.parametrize("orders", [[[1, 2, 0], [2, 0, 1], [0, 1, 2]], [[2, 1, 0], [1, 0, 2], [1, 2, 0]]])
+def test_pcgrad_three_heads_in_3d_matches_the_formula(orders):
+    G = np.array([[1.0, 2.0, -1.0], [-2.0, 0.5, 1.0], [0.5, -1.0, -2.0]], np.float32)
+    result = gradmath.pcgrad(tf.constant(G), tf.constant(orders)).numpy()
+    np.testing.assert_allclose(result, numpy_pcgrad(G, orders), rtol=1e-5, atol=1e-6)
+
+
+def brute_min_norm(G, steps=200):
+    best = None
+    k = len(G)
+    grid = np.linspace(0, 1, steps + 1)
+    for combo in itertools.product(grid, repeat=k - 1):
+        if sum(combo) > 1 + 1e-12:
+            continue
+        alpha = np.array([*combo, 1 - sum(combo)])
+        norm = np.linalg.norm(alpha @ G)
+        if best is None or norm < best:
+            best = norm
+    return best
+
+
+def test_mgda_two_heads_equals_the_closed_form():
+    g1, g2 = np.array([1.0, 0.0], np.float32), np.array([0.0, 1.0], np.float32)
+    alpha = gradmath.min_norm_weights(tf.constant([g1, g2])).numpy()
+    np.testing.assert_allclose(alpha, [0.5, 0.5], atol=1e-6)
+    g1, g2 = np.array([2.0, 1.0], np.float32), np.array([-1.0, 3.0], np.float32)
+    gamma = np.clip((g2 - g1) @ g2 / ((g1 - g2) @ (g1 - g2)), 0, 1)
+    alpha = gradmath.min_norm_weights(tf.constant([g1, g2])).numpy()
+    np.testing.assert_allclose(alpha, [gamma, 1 - gamma], atol=1e-6)
+    # a gradient inside the other's cone: the min-norm point is the shorter vertex
+    alpha = gradmath.min_norm_weights(tf.constant([[1.0, 0.0], [3.0, 0.0]])).numpy()
+    np.testing.assert_allclose(alpha, [1.0, 0.0], atol=1e-6)
+
+
+def test_mgda_three_heads_frank_wolfe_is_in_the_simplex_and_minimal():
+    G = np.array([[1.0, 2.0, -1.0], [-2.0, 0.5, 1.0], [0.5, -1.0, -2.0]], np.float32)
+    alpha = gradmath.min_norm_weights(tf.constant(G), iterations=200).numpy()
+    assert np.all(alpha >= -1e-7) and abs(alpha.sum() - 1) < 1e-5
+    norm = np.linalg.norm(alpha @ G)
+    assert all(norm <= np.linalg.norm(g) + 1e-6 for g in G)
+    assert norm <= brute_min_norm(G.astype(np.float64)) + 1e-2
+
+
+def test_cagrad_with_c_zero_is_the_mean_gradient():
+    G = np.array([[1.0, 2.0, -1.0], [-2.0, 0.5, 1.0]], np.float32)
+    np.testing.assert_allclose(gradmath.cagrad(tf.constant(G), 0.0).numpy(), G.mean(axis=0), atol=1e-7)
+
+
+def test_cagrad_improves_the_worst_head_over_the_mean():
+    G = np.array([[1.0, 0.2], [-0.8, 0.5]], np.float32)
+    g0 = G.mean(axis=0)
+    c = 0.5
+    d = gradmath.cagrad(tf.constant(G), c).numpy() * (1 + c * c)  # undo the rescale
+    assert np.linalg.norm(d - g0) <= c * np.linalg.norm(g0) * (1 + 1e-4)  # inside the ball
+    assert min(G @ d) > min(G @ g0)  # the worst-off head gains
+
+
+def test_diagnostics_on_known_gradients():
+    G = tf.constant([[3.0, 4.0], [0.0, -2.0]])
+    diag = gradmath.diagnostics(G, direction=tf.constant([3.0, 2.0]))
+    np.testing.assert_allclose(diag["grad_norm"].numpy(), [5.0, 2.0], rtol=1e-6)
+    np.testing.assert_allclose(diag["cosine"].numpy()[0, 1], -0.8, rtol=1e-6)
+    assert float(diag["conflict_share"]) == 1.0
+    np.testing.assert_allclose(diag["update_share"].numpy(), [17 / 13, -4 / 13], rtol=1e-6)
+    # shares of measured steps sum to one
+    parts = tf.constant([[1.0, 0.0], [1.0, 1.0]])
+    shares = gradmath.diagnostics(G, parts=parts)["update_share"].numpy()
+    np.testing.assert_allclose(shares, [2 / 5, 3 / 5], rtol=1e-6)
