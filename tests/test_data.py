@@ -249,12 +249,6 @@ def test_npz_boolean_targets_are_numbers(tmp_path):
     np.testing.assert_array_equal(train.targets["bright"][:, 0], (rows % 2 == 0).astype(np.float32))
 
 
-def test_a_head_target_the_source_lacks_is_named():
-    preset = tiny_preset(model={"heads": [{"name": "colour", "kind": "regression"}]})
-    with pytest.raises(DataError, match="head 'colour' wants target 'colour'.*it has: bright, intensity"):
-        load_arrays(preset)
-
-
 def test_head_targets_can_be_renamed():
     preset = tiny_preset(model={"heads": [{"name": "area", "target": "size"}]})
     train, _ = load_arrays(preset)
@@ -328,3 +322,11 @@ def test_pipeline_without_shuffle_keeps_file_order_and_wraps_around(tmp_path):
     np.testing.assert_array_equal(rows, expected)
     source = good_arrays()
     np.testing.assert_array_equal(batches[0][1]["shape"], source["shape"][rows[:8]])
+
+
+def test_the_schema_knows_each_built_in_source_s_targets():
+    from tui_mtl.data import digits, shapes
+    from tui_mtl.presets import SOURCE_TARGETS
+
+    assert SOURCE_TARGETS == {"shapes": shapes.TARGETS, "digits": digits.TARGETS}
+    assert set(make_shapes(8, 16, 0.0, {}, seed=0).targets) == set(shapes.TARGETS)

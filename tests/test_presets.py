@@ -246,6 +246,11 @@ INVALID = {
     "binary-units-2": (lambda d: _head(d, 2).update(units=2), "binary head has units = 1"),
     "bad-head-name": (lambda d: _head(d, 0).update(name="my head"), "model.heads[0].name"),
     "input-mismatch": (lambda d: d["data"]["params"].update(image_size=16), "does not match"),
+    "unknown-target": (lambda d: _head(d, 0).update(name="colour"),
+                       "head 'colour' wants target 'colour', which the shapes source does not have"),
+    "unknown-target-renamed": (lambda d: _head(d, 0).update(target="area"), "wants target 'area'"),
+    "digits-input-shape": (lambda d: d["data"].update(source="digits", params={"samples": 64}),
+                           "does not match the digits source's images [8, 16, 1]"),
     "negative-seed": (lambda d: d["data"].update(seed=-1), "data.seed"),
     "split-one": (lambda d: d["data"].update(validation_split=1.0), "data.validation_split"),
     "missing-model": (lambda d: d.pop("model"), "model"),
@@ -284,6 +289,21 @@ def test_several_problems_are_counted_in_one_line():
         parse_preset(tomli_w.dumps(data), "my.toml")
     message = str(info.value)
     assert "\n" not in message and "(and 1 more problem)" in message
+
+
+def test_digits_preset_with_its_targets_validates():
+    data = tiny_dict()
+    data["model"]["input_shape"] = [8, 16, 1]
+    data["model"]["heads"] = [{"name": "left", "kind": "classification", "units": 10},
+                              {"name": "total", "target": "sum"}]
+    data["data"] = {"source": "digits", "params": {"samples": 64}}
+    preset = parse_preset(tomli_w.dumps(data))
+    assert [h.target_name for h in preset.model.heads] == ["left", "sum"]
+
+
+def test_npz_targets_are_not_checked_before_the_file_is_read():
+    preset = tiny_preset(model={"heads": [{"name": "anything"}]}, data={"source": "npz", "params": {"path": "a.npz"}})
+    assert preset.model.heads[0].target_name == "anything"
 
 
 def test_a_kernel_with_same_padding_may_exceed_its_input():

@@ -262,6 +262,8 @@ class DataSpec(_Strict):
 
 
 _SOURCE_SPECS = {"shapes": ShapesData, "digits": DigitsData, "npz": NpzData}
+# the targets each built-in source draws (tui_mtl.data.shapes / .digits; kept here so no numpy is needed)
+SOURCE_TARGETS = {"shapes": ("shape", "size", "x", "y", "intensity", "bright"), "digits": ("left", "right", "sum")}
 
 
 # --- training ---------------------------------------------------------------------------
@@ -326,6 +328,15 @@ class Preset(_Strict):
         if isinstance(spec, ShapesData) and list(self.model.input_shape) != [spec.image_size, spec.image_size, 1]:
             raise ValueError(f"model.input_shape {list(self.model.input_shape)} does not match the shapes "
                              f"source's images [{spec.image_size}, {spec.image_size}, 1]")
+        if isinstance(spec, DigitsData) and list(self.model.input_shape) != [8, 16, 1]:
+            raise ValueError(f"model.input_shape {list(self.model.input_shape)} does not match the digits "
+                             f"source's images [8, 16, 1]")
+        known = SOURCE_TARGETS.get(spec.source)  # an npz file's arrays are checked when it is loaded
+        for i, head in enumerate(self.model.heads):
+            if known and head.target_name not in known:
+                raise ValueError(f"model.heads[{i}]: head {head.name!r} wants target {head.target_name!r}, which "
+                                 f"the {spec.source} source does not have (it has: {', '.join(known)}; "
+                                 f"set target = ... to pick one)")
         return self
 
     def with_changes(self, **changes: Any) -> "Preset":
