@@ -84,5 +84,16 @@ async def press(app, *keys: str) -> None:
             char = key if len(key) == 1 else None
         event = events.Key(key, char)
         event.set_sender(app)
-        app._driver.send_message(event)
-        await asyncio.sleep(0.01)
+        await app._post_message(event)
+        await _round_trip(app)
+        await _round_trip(app.screen)
+        if app.screen.focused is not None:
+            await _round_trip(app.screen.focused)
+        await asyncio.sleep(0.005)
+
+
+async def _round_trip(pump) -> None:
+    """Wait until `pump` has handled every message queued before this call (FIFO queues)."""
+    done = asyncio.Event()
+    pump.call_later(done.set)
+    await asyncio.wait_for(done.wait(), timeout=5)

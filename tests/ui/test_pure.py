@@ -97,3 +97,12 @@ def test_summary_counts_parameters_without_tensorflow():
     assert count_params(preset) == 18021  # keras' model.count_params() for this preset
     text = describe(preset)
     assert "18,021" in text and "shape" in text and "shapes" in text
+
+
+def test_step_ticks_are_round_numbers():
+    from tui_mtl.ui.plotting import step_ticks
+
+    assert step_ticks(1, 1150, 3) == ([500, 1000], ["500", "1,000"])
+    ticks, labels = step_ticks(0, 1_234_567, 4)
+    assert labels[-1] == "1M" and len(ticks) <= 6
+    assert step_ticks(0, 1, 3)[1] == ["0", "1"]

@@ -103,6 +103,31 @@ def log_ticks(lo: float, hi: float, max_ticks: int = 6) -> tuple[list[float], li
     return ticks, [_tick_label(10**t) for t in ticks]
 
 
+def step_ticks(lo: float, hi: float, count: int = 3) -> tuple[list[float], list[str]]:
+    """Round step numbers for the x axis: 0, 500, 1,000 — or 1.5k, 10k, 1.2M when large."""
+    span = hi - lo
+    if span <= 0:
+        return [lo], [_step_label(lo)]
+    raw = span / max(count - 1, 1)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = max(1.0, max(m * magnitude for m in (1, 2, 2.5, 5) if m * magnitude <= raw))
+    first = math.ceil(lo / step) * step
+    ticks = []
+    value = first
+    while value <= hi + 1e-9:
+        ticks.append(value)
+        value += step
+    return ticks, [_step_label(t) for t in ticks]
+
+
+def _step_label(value: float) -> str:
+    if abs(value) >= 1_000_000:
+        return f"{value / 1e6:.3g}M"
+    if abs(value) >= 10_000:
+        return f"{value / 1e3:.3g}k"
+    return f"{value:,.0f}"
+
+
 def marker_label(kind: str, text: str, head: str | None = None) -> str:
     """A short label for a vertical change marker: 'grouped', 'lr', 'w', 'reset'."""
     if kind == "strategy":
@@ -116,6 +141,32 @@ def marker_label(kind: str, text: str, head: str | None = None) -> str:
     return MARKER_TAGS.get(kind, kind)
 
 
+def place_labels(markers: list[tuple[float, str]], xlim: tuple[float, float], columns: int,
+                 rows: int = 3, max_len: int = 16) -> list[tuple[float, str, int, bool]]:
+    """(step, label, row, right_aligned) for each marker, so labels do not overwrite each other.
+
+    A label starts at its line, or ends there in the right 40% of the plot; one that would overlap
+    an earlier label on the top row goes one row down (at most `rows` rows).
+    """
+    x_lo, x_hi = xlim
+    span = (x_hi - x_lo) or 1.0
+    taken: list[list[tuple[int, int]]] = [[] for _ in range(rows)]
+    placed = []
+    for step, label in markers:
+        label = label[:max_len]
+        column = int((step - x_lo) / span * columns)
+        right = column > 0.6 * columns
+        start, end = (column - len(label), column) if right else (column, column + len(label))
+        for row in range(rows):
+            if all(end < a or start > b for a, b in taken[row]):
+                taken[row].append((start - 1, end + 1))
+                placed.append((step, label, row, right))
+                break
+        else:  # no free row: the line stays, its label is in the change list below the plots
+            placed.append((step, "", 0, right))
+    return placed
+
+
 @dataclass
 class PlotData:
     """What one head's plot shows, ready for plotext."""
@@ -123,6 +174,7 @@ class PlotData:
     train: tuple[list[float], list[float]]
     val: tuple[list[float], list[float]]
     markers: list[tuple[float, str]] = field(default_factory=list)  # (step, label)
+    xticks: tuple[list[float], list[str]] | None = None
     yticks: tuple[list[float], list[str]] | None = None
     ylim: tuple[float, float] | None = None
     xlim: tuple[float, float] | None = None
@@ -155,6 +207,7 @@ def prepare(snapshot: dict, events: list, *, width: int, log: bool, head: str | 
     if x_hi <= x_lo:
         x_hi = x_lo + 1
     data.xlim = (x_lo, x_hi)
+    data.xticks = step_ticks(x_lo, x_hi, count=max(2, min(5, width // 14)))
     if log:
         data.yticks = log_ticks(*data.ylim)
     seen: dict[float, str] = {}

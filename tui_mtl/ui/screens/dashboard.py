@@ -40,6 +40,14 @@ DEVICE_REFRESH_SECONDS = 2.0
 SAVE_WAIT_SECONDS = 5.0
 
 
+def last_point(table: dict, head: str) -> float | None:
+    """The newest value of one of History's series tables (train / val / val_metric)."""
+    series = table.get(head)
+    if series is None or not len(series):
+        return None
+    return series.points()[1][-1]
+
+
 class DashboardScreen(Screen[None]):
     BINDINGS = dashboard_bindings()
 
@@ -59,8 +67,6 @@ class DashboardScreen(Screen[None]):
         self.device = "loading TensorFlow…"
         self.error: str | None = None
         self.last_report = None
-        self.last_val: dict = {}
-        self.last_metric: dict = {}
         self.log_scale = False
         self.reports_seen = 0
         self.plot_updates = 0
@@ -222,12 +228,6 @@ class DashboardScreen(Screen[None]):
     def _take_report(self, report) -> None:
         self.reports_seen += 1
         self.last_report = report
-        if any(event.kind == "reset" for event in report.events):
-            self.last_val, self.last_metric = {}, {}
-        if report.val_loss:
-            self.last_val = dict(report.val_loss)
-        if report.val_metric:
-            self.last_metric = dict(report.val_metric)
         self._plots_dirty = True
         if report.state == "error":
             self.state = "error"
@@ -293,7 +293,8 @@ class DashboardScreen(Screen[None]):
                 lr=self.pending_lr.get(name, rates.get(name)),
                 train=report.train_loss.get(name) if report else None,
                 best=history.best_train.get(name) if history is not None else None,
-                val=self.last_val.get(name), metric_name=head.metric, metric=self.last_metric.get(name),
+                val=last_point(history.val, name) if history is not None else None, metric_name=head.metric,
+                metric=last_point(history.val_metric, name) if history is not None else None,
                 pending=name in self.pending_lr or name in self.pending_weight,
             ))
         rows.append(HeadRow(TRUNK, "shared", None, self.pending_lr.get(TRUNK, rates.get(TRUNK)), None, None, None,
@@ -467,7 +468,6 @@ class DashboardScreen(Screen[None]):
         def done(yes: bool | None) -> None:
             if not yes or not self._command("reset"):
                 return
-            self.last_val, self.last_metric = {}, {}
             self.error = None
             self._plots_dirty = True
             if self._idle.is_set():

@@ -9,8 +9,9 @@ from textual.widgets import DataTable
 from tui_mtl.ui.formatting import fmt_metric, fmt_rate, fmt_value, fmt_weight, loss_label
 
 # (key, label, width): fixed widths, so live values never get cut
-COLUMNS = (("head", "head", 8), ("loss", "loss", 7), ("weight", "weight", 6), ("lr", "lr", 9), ("train", "train", 9),
-           ("best", "best", 9), ("val", "val", 9), ("metric", "val metric", 11))
+# (key, label, width): fixed widths, so live values never get cut; fits 80 columns with 3-6 letter heads
+COLUMNS = (("head", "head", 8), ("loss", "loss", 6), ("weight", "weight", 6), ("lr", "lr", 8), ("train", "train", 8),
+           ("best", "best", 8), ("val", "val", 8), ("metric", "val metric", 11))
 TRUNK = "trunk"
 
 
@@ -35,7 +36,7 @@ class HeadRow:
 
 class HeadTable(DataTable):
     DEFAULT_CSS = """
-    HeadTable { height: auto; max-height: 12; }
+    HeadTable { height: auto; max-height: 12; overflow-x: hidden; }
     """
 
     def __init__(self, head_width: int = 8, **kwargs) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual_plotext import PlotextPlot
 
-from tui_mtl.ui.plotting import PlotData, prepare
+from tui_mtl.ui.plotting import PlotData, place_labels, prepare
 
 TRAIN_COLOR = (86, 182, 194)  # cyan
 VAL_COLOR = (229, 152, 75)  # orange
@@ -69,7 +69,6 @@ class LossPlot(PlotextPlot):
         plt.clear_figure()
         # The theme first: text labels take the canvas colour as their background when drawn.
         plt.theme(self._get_plotext_theme_name(self.app.theme))
-        plt.xfrequency(3)
         plt.yfrequency(4)
         if data.empty:
             plt.title("waiting for the first reports…")
@@ -79,10 +78,15 @@ class LossPlot(PlotextPlot):
         if len(data.val[0]):
             plt.plot(*data.val, marker="•" if len(data.val[0]) < width // 2 else "braille", color=VAL_COLOR)
         lo, hi = data.ylim
-        for step, label in data.markers:
+        for step, label, row, right in place_labels(data.markers, data.xlim, width - 8):
             plt.vline(step, MARKER_COLOR)
-            plt.text(label[:16], step, hi, color=MARKER_COLOR, alignment="left")
+            y = hi - row * (hi - lo) / max(self.size.height - 4, 4)
+            if label:
+                plt.text(label, step, y, color=MARKER_COLOR,
+                         alignment="right" if right else "left")
         plt.xlim(*data.xlim)
+        if data.xticks:
+            plt.xticks(*data.xticks)
         plt.ylim(lo, hi)
         if data.yticks:
             plt.yticks(*data.yticks)
