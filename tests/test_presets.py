@@ -125,6 +125,15 @@ def test_lookup_by_path(tmp_path):
     assert load_preset(str(other)).name == "plain"
 
 
+def test_a_preset_whose_name_ends_in_toml_is_found_by_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    save_user_preset(tiny_preset(name="exp.toml", description="saved"))
+    assert load_preset("exp.toml").description == "saved"
+    # a file of that name in the current folder is a path, and wins
+    (tmp_path / "exp.toml").write_text(tiny_preset(name="local").to_toml(), encoding="utf-8")
+    assert load_preset("exp.toml").name == "local"
+
+
 def test_missing_path_is_a_preset_error(tmp_path):
     with pytest.raises(PresetError, match="no such preset file"):
         find_preset_path(str(tmp_path / "nope.toml"))

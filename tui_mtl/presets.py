@@ -435,13 +435,15 @@ def preset_files() -> list[tuple[str, Path]]:
 
 def find_preset_path(name_or_path: str) -> Path:
     candidate = Path(name_or_path).expanduser()
-    if candidate.suffix == ".toml" or os.sep in name_or_path:
-        if not candidate.is_file():
-            raise PresetError(f"{name_or_path}: no such preset file")
+    looks_like_path = candidate.suffix == ".toml" or os.sep in name_or_path
+    if looks_like_path and candidate.is_file():
         return candidate
-    for _origin, path in reversed(preset_files()):
-        if path.stem == name_or_path:
-            return path
+    if os.sep not in name_or_path:  # names may end in ".toml" too: a preset saved as "exp.toml"
+        for _origin, path in reversed(preset_files()):
+            if path.stem == name_or_path:
+                return path
+    if looks_like_path:
+        raise PresetError(f"{name_or_path}: no such preset file")
     names = ", ".join(p.stem for _o, p in preset_files()) or "none"
     raise PresetError(f"unknown preset {name_or_path!r} (known: {names})")
 
