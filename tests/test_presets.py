@@ -459,3 +459,20 @@ def test_an_unknown_key_with_a_newline_still_gives_one_line():
     with pytest.raises(PresetError) as info:
         parse_preset(tomli_w.dumps(data), "k.toml")
     assert str(info.value) == "k.toml: '\\n': Extra inputs are not permitted"
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_preset_trains_a_few_steps(name):
+    import math
+
+    from tui_mtl.engine import Session
+
+    preset = load_preset(name)
+    session = Session(preset, base_dir=shipped_presets_dir())
+    report = session.run(3)
+    assert report.step == 3
+    assert set(report.train_loss) == set(preset.model.head_names)
+    assert all(math.isfinite(v) and v > 0 for v in report.train_loss.values())
+    val_loss, val_metric = session.validate()
+    assert all(math.isfinite(val_loss[h]) and math.isfinite(val_metric[h]) for h in preset.model.head_names)
+    assert list(session.model.output_names) == preset.model.head_names
