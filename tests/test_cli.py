@@ -250,3 +250,28 @@ def test_console_script_is_installed(tmp_path):
     assert {line.split()[0] for line in result.stdout.splitlines()} >= set(SHIPPED)
     bad = subprocess.run([str(script), "run", "nope"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_progress_lines_are_throttled_but_validation_and_the_end_always_print(capsys):
+    from tui_mtl.cli import ProgressPrinter
+    from tui_mtl.reports import Event, Report
+
+    def report(step, elapsed, state="running", val=None, events=()):
+        return Report(step=step, target_step=100, state=state, strategy="summed",
+                      train_loss={"a": 1.0 / step, "b": 2.0}, total_loss=None,
+                      learning_rates={"trunk": 1e-3, "a": 1e-3, "b": 1e-3}, weights={"a": 1.0, "b": 1.0},
+                      steps_per_sec=10.0, elapsed=elapsed, val_loss=val, val_metric=val, events=events)
+
+    printer = ProgressPrinter(["a", "b"], start_step=0)
+    for step in range(1, 41):  # 10 reports a second for 4 s
+        printer(report(step, step / 10))
+    printer(report(41, 4.1, val={"a": 0.5, "b": 0.25}))
+    printer(report(42, 4.2, events=(Event(42, "lr", "a lr=0.01"),)))
+    printer(report(42, 4.2, state="finished"))
+    lines = capsys.readouterr().out.splitlines()
+    progress = [line for line in lines if line.startswith("step ") and "/100" in line]
+    assert [line.split()[1] for line in progress] == ["1/100", "6/100", "11/100", "16/100", "21/100", "26/100",
+                                                      "31/100", "36/100", "41/100", "42/100"]
+    assert progress[0] == "step 1/100  a 1  b 2  | 10 steps/s  ETA 0:09"
+    assert progress[-2].endswith("| val a 0.5  b 0.25")
+    assert "step 42: lr: a lr=0.01" in lines
