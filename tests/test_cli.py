@@ -69,11 +69,16 @@ def test_presets_lists_user_presets_and_flags_invalid_ones(tmp_path, isolated_di
     folder.mkdir()
     (folder / "mine.toml").write_text(tiny_preset(name="mine", description="my preset").to_toml(), encoding="utf-8")
     (folder / "broken.toml").write_text("name = ", encoding="utf-8")
+    (folder / "long.toml").write_text(tiny_preset(name="long", description="two\nlines ").to_toml(), encoding="utf-8")
+    (folder / "bare.toml").write_text(tiny_preset(name="bare", description="").to_toml(), encoding="utf-8")
     result = tui_mtl("presets", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     rows = {line.split()[0]: line for line in result.stdout.splitlines()}
-    assert set(rows) == set(SHIPPED) | {"mine", "broken"}
+    assert set(rows) == set(SHIPPED) | {"mine", "broken", "long", "bare"}
+    assert len(result.stdout.splitlines()) == len(rows)  # one line each, even for a multi-line description
     assert re.match(r"mine\s+user\s+my preset$", rows["mine"])
+    assert re.match(r"long\s+user\s+two lines$", rows["long"])
+    assert re.match(r"bare\s+user$", rows["bare"])
     assert "INVALID" in rows["broken"] and "not valid TOML" in rows["broken"]
 
 

@@ -105,13 +105,13 @@ def cmd_presets(args: argparse.Namespace) -> int:
         rows = []
         for origin, path in preset_files():
             try:
-                description = read_preset(path).description
+                description = " ".join(read_preset(path).description.split())  # one line per preset
             except TuiMtlError as err:
                 description = f"INVALID: {err}"
             rows.append((path.stem, origin, description))
         width = max((len(name) for name, _o, _d in rows), default=4)
         for name, origin, description in rows:
-            print(f"{name:<{width}}  {origin:<7}  {description}")
+            print(f"{name:<{width}}  {origin:<7}  {description}".rstrip())
         return 0
     if args.action == "show":
         path = find_preset_path(args.preset)
