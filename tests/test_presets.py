@@ -3,7 +3,6 @@ files refused with one line naming the file and the field."""
 
 from __future__ import annotations
 
-import copy
 import os
 from pathlib import Path
 

@@ -134,6 +134,8 @@ class MetricsWriter:
         self.path = Path(path)
         if self.path.suffix not in (".csv", ".jsonl"):
             raise UsageError(f"--metrics-out {path}: use a .csv or .jsonl file name")
+        if self.path.parent.exists() and not self.path.parent.is_dir():  # mkdir would say "File exists"
+            raise UsageError(f"--metrics-out {path}: {self.path.parent} is not a folder")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.handle = open(self.path, "w", newline="", encoding="utf-8")
