@@ -17,7 +17,7 @@ from pathlib import Path
 from tui_mtl.errors import TuiMtlError
 from tui_mtl.presets import find_preset_path, preset_files, read_preset
 
-SUBCOMMANDS = ("run", "presets")
+SUBCOMMANDS = ("run", "compare", "presets")
 
 
 class UsageError(TuiMtlError):
@@ -86,6 +86,23 @@ def _run_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _compare_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tui-mtl compare",
+        description="Train WARMUP steps with the preset's strategy, fork one branch per strategy, and train "
+                    "every branch STEPS steps on the same batches. Prints a per-head table.")
+    parser.add_argument("preset", help="preset name or .toml path")
+    parser.add_argument("--strategies", required=True, help="comma-separated, e.g. summed,grouped,pcgrad")
+    parser.add_argument("--steps", type=int, help="steps per branch after the fork (default: the preset's)")
+    parser.add_argument("--warmup", type=int, default=0, help="steps before the fork (default 0)")
+    parser.add_argument("--seed", type=int, help="data and initialisation seed (default: the preset's)")
+    parser.add_argument("--metrics-out", metavar="FILE",
+                        help="every branch's reports, one row per step reported: .csv or .jsonl; "
+                             "columns are named BRANCH:COLUMN")
+    parser.add_argument("--quiet", action="store_true", help="print only the final table")
+    return parser
+
+
 def _presets_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tui-mtl presets", description="List, show and check presets.")
     sub = parser.add_subparsers(dest="action")
@@ -144,7 +161,9 @@ class MetricsWriter:
         self.csv = None
 
     def write(self, report) -> None:
-        row = report.as_row()
+        self.write_row(report.as_row())
+
+    def write_row(self, row: dict) -> None:
         if self.path.suffix == ".jsonl":
             self.handle.write(json.dumps(row) + "\n")
         else:
@@ -277,6 +296,91 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def comparison_table(comparison) -> str:
+    branches = comparison.branches
+    first = next(iter(branches.values()))
+    rows = [("head", "branch", "train", "best", "val loss", "val metric", "")]
+    for head in first.preset.model.heads:
+        results = {name: branch.validate() for name, branch in branches.items()}
+        best = min(results, key=lambda name: results[name][0][head.name])
+        for name, branch in branches.items():
+            val_loss, val_metric = results[name]
+            report = branch.last_report
+            rows.append((head.name, name, _fmt(report.train_loss.get(head.name) if report else None),
+                         _fmt(branch.history.best_train.get(head.name)), _fmt(val_loss[head.name]),
+                         f"{head.metric} {val_metric[head.name]:.4g}", "* best val" if name == best else ""))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    for name, branch in branches.items():
+        steps = branch.step_count - comparison.fork_step
+        rate = steps / branch._train_seconds if branch._train_seconds else 0.0
+        lines.append(f"{name}: {steps} steps at {rate:.0f} steps/s")
+    return "\n".join(lines)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    preset_path = find_preset_path(args.preset)
+    preset = read_preset(preset_path)
+    if args.seed is not None:
+        preset = preset.with_changes(data={"seed": args.seed})
+    if args.steps is not None and args.steps <= 0:
+        raise UsageError(f"--steps must be a positive number of steps, got {args.steps}")
+    if args.warmup < 0:
+        raise UsageError(f"--warmup must be >= 0, got {args.warmup}")
+    strategies = [name.strip() for name in args.strategies.split(",") if name.strip()]
+    if not strategies:
+        raise UsageError("--strategies: name at least one strategy, e.g. --strategies summed,grouped")
+    from tui_mtl.strategies.registry import parse_strategy_name
+
+    for name in strategies:
+        try:
+            parse_strategy_name(name)
+        except ValueError as err:
+            raise UsageError(f"--strategies: {err}") from None
+    writer = MetricsWriter(args.metrics_out) if args.metrics_out else None
+
+    _quiet_tensorflow_import()
+    from tui_mtl.engine import Session
+
+    session = Session(preset, base_dir=preset_path.parent, report_interval=0.5)
+    heads = preset.model.head_names
+    steps = args.steps or preset.training.steps
+    if args.warmup:
+        print(f"{preset.name}: warming up {args.warmup} steps with {session.strategy}", flush=True)
+        if not args.quiet:
+            session.subscribe(ProgressPrinter(heads, 0))
+        session.run(args.warmup)
+    comparison = session.fork(strategies)
+    print(f"forked at step {comparison.fork_step} into {', '.join(comparison.branches)}; "
+          f"{steps} steps each on the same batches", flush=True)
+
+    def on_reports(reports: dict) -> None:
+        if writer:
+            row = {"step": next(iter(reports.values())).step}
+            for name, report in reports.items():
+                row.update({f"{name}:{key}": value for key, value in report.as_row().items() if key != "step"})
+            writer.write_row(row)
+        if not args.quiet and any(r.state == "running" for r in reports.values()):
+            step = next(iter(reports.values())).step
+            parts = [f"{name} " + " ".join(_fmt(r.train_loss.get(h)) for h in heads) for name, r in reports.items()]
+            print(f"step {step}  " + "  |  ".join(parts), flush=True)
+
+    comparison.subscribe(on_reports)
+    try:
+        comparison.run(steps)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+    finally:
+        if writer:
+            writer.close()
+    print(f"per-head results (train: mean over the last report; val: the held-out set; losses for {', '.join(heads)})")
+    print(comparison_table(comparison))
+    if writer:
+        print(f"metrics written to {writer.path}")
+    return 0
+
+
 # --- entry point -------------------------------------------------------------------------
 
 
@@ -285,6 +389,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv and argv[0] == "run":
             return cmd_run(_run_parser().parse_args(argv[1:]))
+        if argv and argv[0] == "compare":
+            return cmd_compare(_compare_parser().parse_args(argv[1:]))
         if argv and argv[0] == "presets":
             return cmd_presets(_presets_parser().parse_args(argv[1:]))
         args = _ui_parser().parse_args(argv)

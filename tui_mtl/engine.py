@@ -7,6 +7,7 @@ applied at the next step boundary. Reports go to subscribers from the training t
 
 from __future__ import annotations
 
+import copy
 import math
 import queue
 import threading
@@ -99,7 +100,7 @@ class Session:
         self.net = build_model(preset.model, seed=seed)
         self.model = self.net.model
         self.data = data if data is not None else build_data(preset, base_dir)
-        self._iterator = iter(self.data.train)
+        self._iterator = None  # created on the first step: a branch of a comparison never needs one
 
         heads = preset.model.heads
         self.learning_rates = {TRUNK: preset.training.trunk_learning_rate, **{h.name: h.learning_rate for h in heads}}
@@ -171,10 +172,9 @@ class Session:
     def _make_step_fn(self, name: str, rule):
         self.trace_counts[name] = 0
 
-        def step(iterator, variant, diagnose):
+        def step(x, y, variant, diagnose):
             # variant and diagnose are Python values: one trace per combination, then reused
             self.trace_counts[name] += 1  # runs only while tracing
-            x, y = next(iterator)
             losses, diagnostics = rule.train_step(x, y, variant, diagnose)
             self._loss_sum.assign_add(losses)
             self._loss_count.assign_add(1.0)
@@ -303,15 +303,28 @@ class Session:
                 return
             action()
 
+    def next_batch(self):
+        if self._iterator is None:
+            self._iterator = iter(self.data.train)
+        return next(self._iterator)
+
     def step(self) -> None:
-        """One training step under the strategy in force (commands already applied)."""
+        """One training step on the next batch of this session's stream (commands already applied)."""
+        self.train_on(*self.next_batch())
+
+    def train_on(self, x, y) -> None:
+        """One training step on the given batch under the strategy in force; validates when due."""
+        started = time.perf_counter()
         rule = self._rules[self.strategy]
         every = self.diagnostics_every
         diagnose = bool(every) and (self.step_count + 1) % every == 0
-        diagnostics = self._step_fns[self.strategy](self._iterator, rule.next_variant(), diagnose)
+        diagnostics = self._step_fns[self.strategy](x, y, rule.next_variant(), diagnose)
         self.step_count += 1
         if diagnose:
             self._pending_diag = self._named_diagnostics(diagnostics)
+        self._train_seconds += time.perf_counter() - started
+        if self.step_count % self.preset.training.validate_every == 0:
+            self._pending_val = self.validate()
 
     def _named_diagnostics(self, tensors: dict) -> dict:
         heads = self.head_names
@@ -332,18 +345,7 @@ class Session:
 
     def run(self, steps: int | None = None) -> Report:
         """Train `steps` steps (default: the preset's) in this thread; return the last report."""
-        steps = self.preset.training.steps if steps is None else steps
-        if steps < 0:
-            raise CommandError(f"steps must be >= 0, got {steps}")
-        with self._lock:
-            if self._running:
-                raise RuntimeError("this Session is already running in another thread")
-            self._running = True
-        self._stop.clear()
-        self._target = self.step_count + steps
-        self._last_report_time = time.perf_counter()
-        self._last_report_step = self.step_count
-        validate_every = self.preset.training.validate_every
+        self._enter_run(steps)
         state = FINISHED
         try:
             while True:
@@ -357,21 +359,33 @@ class Session:
                     continue
                 if self.step_count >= self._target:
                     break
-                started = time.perf_counter()
                 self.step()
-                self._train_seconds += time.perf_counter() - started
-                if self.step_count % validate_every == 0:
-                    self._pending_val = self.validate()
                 if self._report_due():
                     self._publish(RUNNING)
         except Exception as err:  # reported, then re-raised for the caller
             self._publish(ERROR, message=f"{type(err).__name__}: {err}")
             raise
         finally:
-            with self._lock:
-                self._running = False
-                self._drain()
+            self._exit_run()
         return self._publish(state)
+
+    def _enter_run(self, steps: int | None) -> None:
+        steps = self.preset.training.steps if steps is None else steps
+        if steps < 0:
+            raise CommandError(f"steps must be >= 0, got {steps}")
+        with self._lock:
+            if self._running:
+                raise RuntimeError("this Session is already running in another thread")
+            self._running = True
+        self._stop.clear()
+        self._target = self.step_count + steps
+        self._last_report_time = time.perf_counter()
+        self._last_report_step = self.step_count
+
+    def _exit_run(self) -> None:
+        with self._lock:
+            self._running = False
+            self._drain()
 
     def _wait_while_paused(self) -> None:
         pause_started = time.perf_counter()
@@ -456,6 +470,35 @@ class Session:
         loss = {h: float(v) for h, v in zip(self.head_names, means)}
         metric = {h: float(self._metrics[h].result()) for h in self.head_names}
         return loss, metric
+
+    # --- state: copies for forks ---------------------------------------------------------
+
+    def state_variables(self) -> list:
+        """Model weights (trainable and not), then every strategy's state, in a fixed order."""
+        variables = list(self.model.weights)
+        for name in sorted(self._rules):
+            variables.extend(self._rules[name].state_variables())
+        return variables
+
+    def copy_state_from(self, other: "Session") -> None:
+        """Make this session's weights, optimizer and weighting states, and step an exact copy of other's."""
+        for name in other._rules:
+            self._rule(name)
+        for mine, theirs in zip(self.state_variables(), other.state_variables(), strict=True):
+            mine.assign(theirs)
+        for name, rule in other._rules.items():
+            self._rules[name].load_python_state(copy.deepcopy(rule.python_state()))
+        self._initial_weights = [w.copy() for w in other._initial_weights]
+        self.step_count = other.step_count
+
+    def fork(self, branches, *, names=None):
+        """Branches that start from an exact copy of this session and train on the same batches.
+
+        `branches`: strategy names, or dicts {"strategy": ..., "lr": {head: rate}, "weight": {head: w}}.
+        """
+        from tui_mtl.comparison import Comparison
+
+        return Comparison.fork(self, branches, names=names)
 
     # --- the session as a preset ---------------------------------------------------------
 

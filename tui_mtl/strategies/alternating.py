@@ -46,6 +46,17 @@ class Alternating(PerHeadOptimizers):
         self._turns += 1
         return choice
 
+    def python_state(self):
+        return {"turns": self._turns, "rng": self._rng.bit_generator.state}
+
+    def load_python_state(self, state):
+        self._turns = state["turns"]
+        self._rng.bit_generator.state = state["rng"]
+
+    def reset_state(self):
+        super().reset_state()
+        self._turns = 0
+
     def train_step(self, x, y, variant, diagnose):
         ctx = self.ctx
         name = ctx.head_names[variant]

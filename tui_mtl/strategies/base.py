@@ -90,6 +90,11 @@ class Weighting:
     def optimizers(self) -> list:
         return []
 
+    def state_variables(self) -> list:
+        """Every variable that is this weighting's state, in a fixed order (for forks and checkpoints)."""
+        own = [value for _key, value in sorted(vars(self).items()) if isinstance(value, tf.Variable)]
+        return [v for opt in self.optimizers for v in opt.variables] + own
+
     def reset_state(self) -> None:
         zero_optimizers(self.optimizers)
 
@@ -119,6 +124,17 @@ class UpdateRule:
     @property
     def optimizers(self) -> list:
         raise NotImplementedError
+
+    def state_variables(self) -> list:
+        """Every variable of this rule's state, in a fixed order (for forks and checkpoints)."""
+        return [v for opt in self.optimizers for v in opt.variables] + self.weighting.state_variables()
+
+    def python_state(self) -> dict:
+        """State kept outside TensorFlow (e.g. whose turn it is); must round-trip through load_python_state."""
+        return {}
+
+    def load_python_state(self, state: dict) -> None:
+        pass
 
     def reset_state(self) -> None:
         """Zero every optimizer slot and step counter (a restart from fresh weights)."""

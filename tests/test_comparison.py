@@ -1,0 +1,133 @@
+"""Forks: exact copies, shared batches, independent branches, and the effect the user came to see."""
+
+import numpy as np
+import pytest
+
+from tests.conftest import tiny_preset
+from tui_mtl import load_preset
+from tui_mtl.engine import Session
+from tui_mtl.errors import CommandError
+
+
+def arrays(variables) -> list:
+    return [np.array(v.numpy() if hasattr(v, "numpy") else v) for v in variables]
+
+
+def test_branches_start_as_exact_copies_of_weights_and_optimizer_state(tiny):
+    parent = Session(tiny)
+    parent.run(6)
+    parent.set_strategy("grouped+uncertainty")
+    parent.run(4)  # the parent now has state for two strategies
+    comparison = parent.fork(["summed", "grouped+uncertainty", "pcgrad"])
+    weights = arrays(parent.model.weights)
+    states = {name: arrays(rule.state_variables()) for name, rule in parent._rules.items()}
+    assert any(np.any(v) for v in states["summed"])  # the copied state is not trivially zero
+    for name, branch in comparison.branches.items():
+        assert all(np.array_equal(a, b) for a, b in zip(arrays(branch.model.weights), weights)), name
+        for rule_name, expected in states.items():
+            copied = arrays(branch._rules[rule_name].state_variables())
+            assert len(copied) == len(expected)
+            assert all(np.array_equal(a, b) for a, b in zip(copied, expected)), (name, rule_name)
+        assert branch.step_count == parent.step_count == 10
+        assert branch.strategy == name
+
+
+def test_two_branches_with_the_same_strategy_stay_identical_step_for_step(tiny):
+    parent = Session(tiny.with_changes(data={"shuffle": True}))
+    parent.run(5)
+    comparison = parent.fork(["grouped", "grouped"])
+    assert list(comparison.branches) == ["grouped", "grouped-2"]
+    a, b = comparison.branches.values()
+    for _ in range(4):
+        comparison.run(3)
+        assert all(np.array_equal(x, y) for x, y in zip(arrays(a.state_variables()), arrays(b.state_variables())))
+    assert a.step_count == 17
+    # and a different strategy really does diverge from them
+    other = parent.fork(["grouped", "summed"])
+    other.run(5)
+    g, s = other.branches.values()
+    assert max(np.max(np.abs(x - y)) for x, y in zip(arrays(g.model.weights), arrays(s.model.weights))) > 1e-4
+
+
+def test_branches_are_independent(tiny):
+    comparison = Session(tiny).fork([
+        {"strategy": "summed", "lr": {"size": 0.005}},
+        {"strategy": "summed", "weight": {"shape": 3.0}, "name": "heavy-shape"},
+    ])
+    plain, heavy = comparison.branches["summed"], comparison.branches["heavy-shape"]
+    assert plain.learning_rates["size"] == 0.005 and heavy.learning_rates["size"] == 0.01
+    assert heavy.weights["shape"] == 3.0 and plain.weights["shape"] == 0.7
+    reports = []
+    comparison.subscribe(reports.append)
+    comparison.run(4)
+    heavy.set_lr("bright", 0.002)  # after a run: applied at once, to that branch only
+    assert plain.learning_rates["bright"] == 0.01
+    assert all(set(r) == {"summed", "heavy-shape"} for r in reports)
+    assert reports[-1]["heavy-shape"].weights["shape"] == 3.0
+    kinds = [e.kind for e in heavy.events]
+    assert kinds[:2] == ["weight", "fork"] or "fork" in kinds
+
+
+def test_drop_a_branch_and_bad_forks(tiny):
+    session = Session(tiny)
+    comparison = session.fork(["summed", "grouped"])
+    comparison.drop("grouped")
+    assert list(comparison.branches) == ["summed"]
+    with pytest.raises(CommandError, match="last branch"):
+        comparison.drop("summed")
+    with pytest.raises(CommandError, match="unknown branch"):
+        comparison.drop("nope")
+    with pytest.raises(CommandError, match="unknown strategy"):
+        session.fork(["sideways"])
+    with pytest.raises(CommandError, match="unknown head"):
+        session.fork([{"strategy": "summed", "lr": {"nope": 1e-3}}])
+    with pytest.raises(CommandError, match=r"needs about \d+ MiB .* 3 branch"):
+        type(comparison).fork(session, ["summed", "grouped", "pcgrad"], free_memory=1024)
+
+
+def test_grouped_beats_summed_on_the_small_head_of_imbalanced_scales():
+    """The effect the question is about: with Adam, the small loss learns under grouped, not summed."""
+    preset = load_preset("imbalanced-scales").with_changes(training={"diagnostics_every": 0, "batch_size": 32})
+    parent = Session(preset)
+    parent.run(50)
+    comparison = parent.fork(["summed", "grouped"])
+    comparison.run(700)
+    val = {name: branch.validate()[0] for name, branch in comparison.branches.items()}
+    assert val["grouped"]["x"] < 0.7 * val["summed"]["x"]
+
+
+def test_compare_command_prints_per_branch_rows_and_writes_branch_columns(tmp_path):
+    import csv
+    import subprocess
+    import sys
+
+    preset_file = tmp_path / "tiny.toml"
+    preset_file.write_text(tiny_preset().to_toml())
+    out = tmp_path / "cmp.csv"
+    result = subprocess.run(
+        [sys.executable, "-m", "tui_mtl", "compare", str(preset_file), "--strategies", "summed,grouped",
+         "--steps", "20", "--warmup", "10", "--metrics-out", str(out)],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    for head in ("size", "shape", "bright"):
+        for branch in ("summed", "grouped"):
+            assert any(line.split()[:2] == [head, branch] for line in lines), (head, branch)
+    assert sum("* best val" in line for line in lines) == 3  # one best branch per head
+    assert any(line.startswith("grouped: 20 steps at") for line in lines)
+    rows = list(csv.DictReader(out.open()))
+    assert rows and int(rows[-1]["step"]) == 30
+    assert {"summed:loss_size", "grouped:loss_size", "grouped:val_loss_bright"} <= set(rows[0])
+    assert rows[-1]["grouped:strategy"] == "grouped"
+    assert float(rows[-1]["summed:loss_shape"]) > 0
+
+
+def test_compare_command_refuses_an_unknown_strategy(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "tui_mtl", "compare", "quickstart", "--strategies",
+                             "summed,sideways"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "unknown strategy 'sideways'" in result.stderr
+    assert "Traceback" not in result.stderr
