@@ -151,6 +151,9 @@ def run_app(preset: str | None = None, *, fps: int = DEFAULT_FPS, runs_dir: str 
     """Run the terminal app: the picker (preset None) or straight to the dashboard. Returns an exit code."""
     apply_fps(fps)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # The training thread holds the GIL between TensorFlow calls; a shorter switch interval lets
+    # the UI thread take it sooner, which is most of the key-to-screen latency while training.
+    sys.setswitchinterval(float(os.environ.get("TUI_MTL_SWITCH_INTERVAL", "0.001")))
     loaded, path = None, None
     if preset is not None:
         try:

@@ -12,6 +12,22 @@ VAL_COLOR = (229, 152, 75)  # orange
 MARKER_COLOR = (150, 150, 150)
 
 
+_STYLE_CACHE: dict = {}
+
+
+def _style_for(colors: tuple, cache: dict):
+    """The Rich Style of one plotext (colour, style, background) triple, via plotext's own ANSI."""
+    style = cache.get(colors)
+    if style is None:
+        from plotext._utility import colors_to_ansi
+
+        parsed = Text.from_ansi(colors_to_ansi(*colors) + "x")
+        spans = parsed.spans
+        style = spans[0].style if spans else parsed.style
+        cache[colors] = style
+    return style
+
+
 class LossPlot(PlotextPlot):
     """A PlotextPlot that rebuilds only when its data, size, scale or theme changed.
 
@@ -97,6 +113,40 @@ class LossPlot(PlotextPlot):
         if key == self._cache_key and self._cache is not None:
             return self._cache
         self.last_data = self.draw()
-        self._cache = super().render()
+        try:
+            self._cache = self._render_matrix()
+        except Exception:  # plotext internals changed: fall back to its ANSI string (slower)
+            self._cache = super().render()
         self._cache_key = key
         return self._cache
+
+    def _render_matrix(self) -> Text:
+        """Rich Text straight from plotext's character matrix.
+
+        Skips plotext's ANSI string and Rich's ANSI parser (together about half the cost of a
+        redraw): each distinct (colour, style, background) triple is turned into a Style once.
+        """
+        width, height = self.size.width, self.size.height
+        plt = self._plot
+        plt.plotsize(width, height)
+        plt._set_size(width, height)
+        plt.theme(self._get_plotext_theme_name(self.app.theme))
+        plt._set_sizes()
+        plt._build_matrix()
+        matrix = plt.monitor.matrix
+        markers, fgs, bgs, styles = matrix.marker, matrix.fullground, matrix.background, matrix.style
+        text = Text(no_wrap=True, overflow="crop", end="")
+        cache = _STYLE_CACHE
+        rows = matrix.rows
+        for row in range(rows - 1, -1, -1):
+            marker_row, fg_row, bg_row, style_row = markers[row], fgs[row], bgs[row], styles[row]
+            run_start = 0
+            current = (fg_row[0], style_row[0], bg_row[0]) if fg_row else None
+            for col in range(1, len(marker_row) + 1):
+                colors = (fg_row[col], style_row[col], bg_row[col]) if col < len(marker_row) else None
+                if colors != current:
+                    text.append("".join(marker_row[run_start:col]), _style_for(current, cache))
+                    run_start, current = col, colors
+            if row:
+                text.append("\n")
+        return text

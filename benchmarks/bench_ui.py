@@ -1,0 +1,276 @@
+"""UI benchmarks (not tests): prints a table.
+
+    python benchmarks/bench_ui.py            # everything (~2 minutes on 2 cores)
+    python benchmarks/bench_ui.py --only plot
+
+1. steps/s of quickstart headless (Session.run in a plain process) vs under the running UI in a
+   pseudo-terminal at 120x40 — both measured the same way: wall clock between the first and the
+   last report after the first step (target: UI >= 0.95x headless);
+2. process start to first frame: spawn `tui-mtl quickstart` in a pty, time to the first bytes of
+   the dashboard (target < 1 s; `import tensorflow` alone takes ~2.7 s here);
+3. key-to-screen latency while training with plots live: press `l` in the pty, time until the
+   redrawn plot title ("log10") arrives on the terminal (target p95 < 50 ms);
+4. plot redraw time of the dashboard's plots at 120x40 with 1k / 100k / 1M points of history per
+   head (snapshot + downsample + plotext build; target < 20 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fcntl
+import json
+import os
+import pty
+import select
+import shutil
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+COLS, ROWS = 120, 40
+
+
+def tui_command() -> list[str]:
+    script = Path(sys.executable).parent / "tui-mtl"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "tui_mtl"]
+
+
+class PtyApp:
+    """A child process on a pseudo-terminal of COLS x ROWS; output is read into a buffer."""
+
+    def __init__(self, argv: list[str], env: dict):
+        self.started = time.perf_counter()
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # child
+            os.execvpe(argv[0], argv, env)
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
+        self.buffer = bytearray()
+
+    def read(self, timeout: float) -> bytes:
+        ready, _, _ = select.select([self.fd], [], [], timeout)
+        if not ready:
+            return b""
+        try:
+            chunk = os.read(self.fd, 65536)
+        except OSError:
+            return b""
+        self.buffer.extend(chunk)
+        return chunk
+
+    def wait_for(self, needle: bytes, timeout: float, start: int = 0) -> float | None:
+        """Seconds (perf_counter) when `needle` first appears in the output after offset `start`."""
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            if needle in self.buffer[start:]:
+                return time.perf_counter()
+            self.read(0.005)
+        return None
+
+    def drain(self, seconds: float) -> None:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            self.read(0.01)
+
+    def send(self, data: bytes) -> float:
+        now = time.perf_counter()
+        os.write(self.fd, data)
+        return now
+
+    def close(self, timeout: float = 20) -> int | None:
+        try:
+            self.send(b"q")
+        except OSError:
+            pass
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            self.read(0.05)
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                return os.waitstatus_to_exitcode(status)
+        os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+        return None
+
+
+def env_for(tmp: Path) -> dict:
+    env = dict(os.environ)
+    env.pop("COLUMNS", None)
+    env.pop("LINES", None)
+    env.update(TERM="xterm-256color", TUI_MTL_PRESETS_DIR=str(tmp / "presets"),
+               TUI_MTL_RUNS_DIR=str(tmp / "runs"), TF_CPP_MIN_LOG_LEVEL="2")
+    return env
+
+
+def long_preset(tmp: Path, steps: int) -> str:
+    """quickstart with more steps, as a user preset (so training outlasts the measurement)."""
+    from tui_mtl.presets import load_preset, save_user_preset
+
+    os.environ["TUI_MTL_PRESETS_DIR"] = str(tmp / "presets")
+    preset = load_preset("quickstart").with_changes(name=f"bench-{steps}", training={"steps": steps})
+    save_user_preset(preset, overwrite=True)
+    return preset.name
+
+
+HEADLESS = textwrap.dedent("""
+    import json, os, sys, time
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from tui_mtl.engine import Session
+    from tui_mtl.presets import load_preset
+    marks = []
+    session = Session(load_preset(sys.argv[1]), report_interval=0.2)
+    session.subscribe(lambda r: marks.append((time.monotonic(), r.step)))
+    session.run()
+    marks = [m for m in marks if m[1] > 0]
+    print(json.dumps({"steps_per_sec": (marks[-1][1] - marks[0][1]) / (marks[-1][0] - marks[0][0]),
+                      "first_step": marks[0][1], "last_step": marks[-1][1]}))
+""")
+
+
+def bench_speed(tmp: Path, steps: int) -> dict:
+    name = long_preset(tmp, steps)
+    env = env_for(tmp)
+    headless = subprocess.run([sys.executable, "-c", HEADLESS, name], env=env, capture_output=True, text=True,
+                              timeout=600)
+    if headless.returncode:
+        raise RuntimeError(headless.stderr[-2000:])
+    headless_sps = json.loads(headless.stdout.strip().splitlines()[-1])["steps_per_sec"]
+
+    app = PtyApp(tui_command() + [name], env)
+    if app.wait_for(b"FINISHED", timeout=steps / 20 + 120) is None:
+        app.close()
+        raise RuntimeError("the UI run did not finish")
+    app.close()
+    summaries = list((tmp / "runs").glob(f"*-{name}/ui-summary.json"))
+    ui = json.loads(sorted(summaries)[-1].read_text())
+    return {"headless": headless_sps, "ui": ui["steps_per_sec"], "ratio": ui["steps_per_sec"] / headless_sps,
+            "plot_updates": ui.get("plot_updates")}
+
+
+def bench_first_frame(tmp: Path, repeats: int = 3) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        app = PtyApp(tui_command() + ["quickstart"], env_for(tmp))
+        seen = app.wait_for(b"quickstart", timeout=20)
+        times.append(seen - app.started if seen else float("nan"))
+        app.close()
+    return times
+
+
+def bench_latency(tmp: Path, presses: int = 30) -> dict:
+    name = long_preset(tmp, 200_000)
+    app = PtyApp(tui_command() + [name], env_for(tmp))
+    try:
+        if app.wait_for(b"RUNNING", timeout=120) is None:
+            raise RuntimeError("training did not start")
+        app.drain(3.0)  # plots live, a few validations in
+        latencies = []
+        for _ in range(presses):
+            start = len(app.buffer)
+            sent = app.send(b"l")  # log scale on: the plot titles gain "log10"
+            seen = app.wait_for(b"log10", timeout=2.0, start=start)
+            if seen is not None:
+                latencies.append((seen - sent) * 1000)
+            app.drain(0.15)
+            app.send(b"l")  # and off again (not timed)
+            app.drain(0.35)
+    finally:
+        app.close()
+    latencies.sort()
+    return {"n": len(latencies), "p50": statistics.median(latencies),
+            "p95": latencies[max(0, int(round(0.95 * len(latencies))) - 1)], "max": latencies[-1]}
+
+
+def bench_plot(points: list[int], repeats: int = 10) -> dict:
+    from tests.ui.fakes import FakeSession  # noqa: F401 — the dashboard needs a session; no TF here
+    from tests.ui.conftest import make_app
+    from tui_mtl.history import History
+    from tui_mtl.reports import Event
+    from tui_mtl.ui.widgets.loss_plot import LossPlot
+
+    results = {}
+
+    async def run() -> None:
+        app = make_app("quickstart", prefill=0, start_paused=True)
+        async with app.run_test(size=(COLS, ROWS)) as pilot:
+            dash = app.dashboard
+            while dash.session is None:
+                await asyncio.sleep(0.01)
+            await pilot.pause()
+            for n in points:
+                history = History()
+                heads = dash.session.head_names
+                for head_index, head in enumerate(heads):
+                    train = history._series(history.train, head)
+                    val = history._series(history.val, head)
+                    for step in range(1, n + 1):
+                        train.append(step, 1.0 / (1 + step * 1e-3 * (head_index + 1)))
+                        if step % 100 == 0:
+                            val.append(step, 1.1 / (1 + step * 1e-3 * (head_index + 1)))
+                history.events.extend([Event(n // 3, "strategy", "grouped"), Event(2 * n // 3, "lr", "shape lr=0.002")])
+                dash.session.history = history
+                plots = list(app.screen.query(LossPlot))
+                for log in (False, True):
+                    samples = []
+                    for _ in range(repeats):
+                        started = time.perf_counter()
+                        dash.replot()
+                        for plot in plots:
+                            plot.set_log(log)
+                            plot.render()
+                        samples.append((time.perf_counter() - started) * 1000)
+                    results[(n, log)] = (statistics.median(samples), max(samples),
+                                         len(history.train[heads[0]]), plots[0].size)
+            await pilot.press("q")
+
+    asyncio.run(run())
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", choices=("speed", "start", "latency", "plot"), action="append")
+    parser.add_argument("--steps", type=int, default=3000, help="steps for the speed comparison")
+    args = parser.parse_args()
+    only = set(args.only or ("speed", "start", "latency", "plot"))
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        if "plot" in only:
+            for (n, log), (median, worst, stored, size) in bench_plot([1_000, 100_000, 1_000_000]).items():
+                rows.append((f"plot redraw, {n:>9,} pts/head{' (log10)' if log else ''}",
+                             f"{median:.1f} ms (max {worst:.1f})",
+                             f"3 plots of {size.width}x{size.height}; {stored} stored pts/head", "< 20 ms"))
+        if "start" in only:
+            times = bench_first_frame(tmp)
+            rows.append(("start to first frame", f"{statistics.median(times) * 1000:.0f} ms",
+                         "runs: " + ", ".join(f"{t * 1000:.0f}" for t in times) + " ms", "< 1000 ms"))
+        if "latency" in only:
+            lat = bench_latency(tmp)
+            rows.append(("key-to-screen latency (training)", f"p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms",
+                         f"n={lat['n']}, max {lat['max']:.1f} ms", "p95 < 50 ms"))
+        if "speed" in only:
+            speed = bench_speed(tmp, args.steps)
+            rows.append(("steps/s headless", f"{speed['headless']:.1f}", "quickstart, Session.run", ""))
+            rows.append(("steps/s under the UI", f"{speed['ui']:.1f}", f"{speed['plot_updates']} plot updates",
+                         ""))
+            rows.append(("UI / headless", f"{speed['ratio']:.3f}", "", ">= 0.95"))
+    width = [max(len(str(r[i])) for r in rows) for i in range(4)]
+    print(f"{'measure':<{width[0]}}  {'result':<{width[1]}}  {'detail':<{width[2]}}  target")
+    for r in rows:
+        print(f"{r[0]:<{width[0]}}  {r[1]:<{width[1]}}  {r[2]:<{width[2]}}  {r[3]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,128 @@
+"""A real terminal: `tui-mtl quickstart` in tmux, driven by send-keys and read with capture-pane."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tui_mtl.strategies.registry import STRATEGY_NAMES
+
+pytestmark = pytest.mark.slow
+
+TMUX = shutil.which("tmux")
+
+
+def console_script() -> list[str]:
+    script = Path(sys.executable).parent / "tui-mtl"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("tui-mtl")
+    return [found] if found else [sys.executable, "-m", "tui_mtl"]
+
+
+class Pane:
+    def __init__(self, name: str):
+        self.name = name
+
+    def keys(self, *keys: str, literal: bool = False) -> None:
+        subprocess.run([TMUX, "send-keys", "-t", self.name, *(["-l"] if literal else []), *keys], check=True)
+        time.sleep(0.2)  # a person types slower than send-keys
+
+    def text(self) -> str:
+        return subprocess.run([TMUX, "capture-pane", "-p", "-t", self.name], check=True, capture_output=True,
+                              text=True).stdout
+
+    def wait_for(self, predicate, timeout: float, what: str) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.text()
+            if predicate(text):
+                return text
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; the pane shows:\n{text}")
+            time.sleep(0.2)
+
+
+def row(text: str, head: str) -> list[str]:
+    for line in text.splitlines():
+        parts = line.split()
+        if parts[:1] == [head] and len(parts) >= 5:
+            return parts
+    return []
+
+
+def strategy_label(text: str) -> str | None:
+    for line in text.splitlines():
+        parts = line.split()
+        if parts[:1] == ["Strategy"] and len(parts) > 1:
+            return parts[1]
+    return None
+
+
+@pytest.mark.skipif(TMUX is None, reason="tmux is not installed (.ci/run installs it with apt-get)")
+def test_real_terminal_session(tmp_path):
+    presets, runs = tmp_path / "presets", tmp_path / "runs"
+    pidfile = tmp_path / "pid"
+    name = f"tui-mtl-test-{os.getpid()}"
+    command = " ".join(console_script()) + " quickstart"
+    # COLUMNS/LINES from the test's environment would override the pane's real size
+    shell = (f"echo $$ > {pidfile}; exec env -u COLUMNS -u LINES TUI_MTL_PRESETS_DIR={presets} TUI_MTL_RUNS_DIR={runs} "
+             f"{command}")
+    subprocess.run([TMUX, "new-session", "-d", "-s", name, "-x", "120", "-y", "40", "sh", "-c", shell], check=True)
+    pane = Pane(name)
+    try:
+        pane.wait_for(lambda t: "RUNNING" in t and row(t, "shape")[4:5] not in ([], ["—"]), 120,
+                      "training to start")
+        first = row(pane.text(), "shape")[4]
+        text = pane.wait_for(lambda t: row(t, "shape")[4:5] not in ([], [first]), 20, "the loss to change")
+        assert row(text, "shape")[4] != first
+
+        assert strategy_label(text) == "summed"
+        pane.keys("s")
+        pane.wait_for(lambda t: strategy_label(t) == STRATEGY_NAMES[1], 10, "the strategy label to change")
+
+        assert row(pane.text(), "shape")[3] == "1e-03"
+        pane.keys("]")
+        pane.wait_for(lambda t: row(t, "shape")[3] == "2e-03", 10, "the shape rate to double")
+
+        pane.keys("C-s")
+        pane.wait_for(lambda t: "Save the session as a preset" in t, 10, "the save dialog")
+        pane.keys("C-u")
+        pane.keys("tmux-saved", literal=True)
+        pane.keys("Enter")
+        saved = presets / "tmux-saved.toml"
+        deadline = time.monotonic() + 10
+        while not saved.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert saved.exists(), pane.text()
+        check = subprocess.run([*console_script(), "presets", "check", str(saved)], capture_output=True,
+                               text=True, timeout=60)
+        assert check.returncode == 0, check.stdout + check.stderr
+        data = tomllib.loads(saved.read_text())
+        assert data["strategy"]["name"] == STRATEGY_NAMES[1]
+        shape = next(h for h in data["model"]["heads"] if h["name"] == "shape")
+        assert shape["learning_rate"] == pytest.approx(2e-3)
+
+        pid = int(pidfile.read_text())
+        pane.keys("q")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"tui-mtl (pid {pid}) still running 15 s after q")
+        logs = list(runs.glob("*/stderr.log"))
+        assert logs, "fd 2 was not redirected into the run folder"
+        assert "cuda" in logs[0].read_text().lower() or logs[0].stat().st_size >= 0
+    finally:
+        subprocess.run([TMUX, "kill-session", "-t", name], capture_output=True)
