@@ -52,7 +52,7 @@ class TuiMtlApp(App[int]):
     def __init__(self, preset: Preset | None = None, preset_path: Path | None = None, *,
                  session_factory: Callable | None = None, device_probe: Callable | None = None,
                  runs_root: Path | str | None = None, stderr: StderrRedirect | None = None,
-                 plot_hz: float = 4.0, make_run_dir: bool = True, **kwargs) -> None:
+                 plot_hz: float = 2.0, make_run_dir: bool = True, **kwargs) -> None:
         super().__init__(**kwargs)
         self.initial_preset = preset
         self.initial_preset_path = preset_path

@@ -52,7 +52,7 @@ class DashboardScreen(Screen[None]):
     BINDINGS = dashboard_bindings()
 
     def __init__(self, preset: Preset, preset_path: Path | None, *, session_factory: Callable,
-                 device_probe: Callable, run_dir: Path | None = None, plot_hz: float = 4.0) -> None:
+                 device_probe: Callable, run_dir: Path | None = None, plot_hz: float = 2.0) -> None:
         super().__init__()
         self.preset = preset
         self.preset_path = preset_path
@@ -88,6 +88,9 @@ class DashboardScreen(Screen[None]):
         self._next_steps = preset.training.steps
         self._worker_session = None  # set in the worker as soon as the Session exists
         self._plots_dirty = True
+        self._text_dirty = True
+        self._shown_state = ""
+        self._ticks = 0
         self._last_device_probe = 0.0
         self._device_dynamic = False
         self._speed_marks: list[tuple[float, int]] = []  # (monotonic time, step) of reports, for benchmarks
@@ -113,7 +116,7 @@ class DashboardScreen(Screen[None]):
         grid.styles.grid_size_rows = math.ceil(len(self.preset.model.heads) / columns)
         self.query_one(HeadTable).focus()
         self._refresh_text()
-        self.set_interval(1 / self.plot_hz, self._tick, name="replot")
+        self.set_interval(1 / (2 * self.plot_hz), self._tick, name="refresh")
         self._train()
 
     # --- the worker (training thread) -------------------------------------------------------
@@ -222,8 +225,10 @@ class DashboardScreen(Screen[None]):
             self._message_in_flight = False
         for report in reports:
             self._take_report(report)
-        if reports:
+        # Text is refreshed by the timer (a few times a second), except when the state changed.
+        if reports and (reports[-1].state != "running" or self.state != self._shown_state):
             self._refresh_text()
+        self._text_dirty = True
 
     def _take_report(self, report) -> None:
         self.reports_seen += 1
@@ -302,6 +307,8 @@ class DashboardScreen(Screen[None]):
         return rows
 
     def _refresh_text(self) -> None:
+        self._text_dirty = False
+        self._shown_state = self.state
         self._settle_pending()
         _rates, _weights, _scales, strategy = self._current()
         self.query_one(TitleBar).show(f"tui-mtl · {self.preset.name}", self.device, self.state)
@@ -317,11 +324,11 @@ class DashboardScreen(Screen[None]):
         self.query_one(EventLine).show(events)
 
     def _tick(self) -> None:
-        """Timer: settle pending changes and replot when new data has arrived."""
-        if self.has_pending is False and not self._plots_dirty:
-            return
-        self._refresh_text()
-        if self._plots_dirty:
+        """Timer: refresh the text, settle pending changes, replot (every other tick) on new data."""
+        self._ticks += 1
+        if self._text_dirty or self.has_pending:
+            self._refresh_text()
+        if self._plots_dirty and self._ticks % 2 == 0:
             self.replot()
 
     def replot(self) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from rich.segment import Segment
 from rich.text import Text
+from textual.strip import Strip
 from textual_plotext import PlotextPlot
 
 from tui_mtl.ui.plotting import PlotData, place_labels, prepare
@@ -56,7 +58,7 @@ class LossPlot(PlotextPlot):
         self._events: list = []
         self._version = 0
         self._cache_key: tuple | None = None
-        self._cache: Text | None = None
+        self._lines: list[Strip] | None = None
         self.last_data: PlotData | None = None
         self._update_titles()
 
@@ -108,25 +110,43 @@ class LossPlot(PlotextPlot):
             plt.yticks(*data.yticks)
         return data
 
+    def _key(self) -> tuple:
+        return (self._version, self.log_scale, self.size.width, self.size.height, self.app.theme)
+
     def render(self):
-        key = (self._version, self.log_scale, self.size.width, self.size.height, self.app.theme)
-        if key == self._cache_key and self._cache is not None:
-            return self._cache
-        self.last_data = self.draw()
-        try:
-            self._cache = self._render_matrix()
-        except Exception:  # plotext internals changed: fall back to its ANSI string (slower)
-            self._cache = super().render()
-        self._cache_key = key
-        return self._cache
+        """A Rich Text of the plot (used by tests and as a fallback); the screen uses `render_line`."""
+        self._ensure_lines()
+        text = Text(no_wrap=True, overflow="crop", end="")
+        for i, strip in enumerate(self._lines):
+            if i:
+                text.append("\n")
+            for segment in strip:
+                text.append(segment.text, segment.style)
+        return text
 
-    def _render_matrix(self) -> Text:
-        """Rich Text straight from plotext's character matrix.
+    def render_line(self, y: int) -> Strip:
+        """Line API: cached strips built straight from plotext's character matrix.
 
-        Skips plotext's ANSI string and Rich's ANSI parser (together about half the cost of a
-        redraw): each distinct (colour, style, background) triple is turned into a Style once.
+        This skips plotext's ANSI string, Rich's ANSI parser and Textual's content conversion —
+        together most of the cost of a redraw.
         """
+        self._ensure_lines()
+        if 0 <= y < len(self._lines):
+            return self._lines[y]
+        return Strip.blank(self.size.width)
+
+    def _ensure_lines(self) -> None:
+        key = self._key()
+        if key == self._cache_key and self._lines is not None:
+            return
+        self.last_data = self.draw()
+        self._lines = self._matrix_strips()
+        self._cache_key = key
+
+    def _matrix_strips(self) -> list[Strip]:
         width, height = self.size.width, self.size.height
+        if width <= 0 or height <= 0:
+            return []
         plt = self._plot
         plt.plotsize(width, height)
         plt._set_size(width, height)
@@ -135,18 +155,18 @@ class LossPlot(PlotextPlot):
         plt._build_matrix()
         matrix = plt.monitor.matrix
         markers, fgs, bgs, styles = matrix.marker, matrix.fullground, matrix.background, matrix.style
-        text = Text(no_wrap=True, overflow="crop", end="")
         cache = _STYLE_CACHE
-        rows = matrix.rows
-        for row in range(rows - 1, -1, -1):
+        lines = []
+        for row in range(matrix.rows - 1, -1, -1):
             marker_row, fg_row, bg_row, style_row = markers[row], fgs[row], bgs[row], styles[row]
+            count = len(marker_row)
+            segments = []
             run_start = 0
-            current = (fg_row[0], style_row[0], bg_row[0]) if fg_row else None
-            for col in range(1, len(marker_row) + 1):
-                colors = (fg_row[col], style_row[col], bg_row[col]) if col < len(marker_row) else None
+            current = (fg_row[0], style_row[0], bg_row[0]) if count else None
+            for col in range(1, count + 1):
+                colors = (fg_row[col], style_row[col], bg_row[col]) if col < count else None
                 if colors != current:
-                    text.append("".join(marker_row[run_start:col]), _style_for(current, cache))
+                    segments.append(Segment("".join(marker_row[run_start:col]), _style_for(current, cache)))
                     run_start, current = col, colors
-            if row:
-                text.append("\n")
-        return text
+            lines.append(Strip(segments, count).adjust_cell_length(width))
+        return lines

@@ -9,6 +9,14 @@ from textual.widgets import ProgressBar, Static
 
 from tui_mtl.ui.formatting import progress_text
 
+def set_text(widget: Static, text: Text, *, layout: bool = False) -> None:
+    """Update a Static only when its text changed; no relayout unless its size may change."""
+    if getattr(widget, "_last_text", None) == text:
+        return
+    widget._last_text = text
+    widget.update(text, layout=layout)
+
+
 STATE_STYLES = {
     "loading": "bold black on #8b8b8b",
     "running": "bold black on #5faf5f",
@@ -39,9 +47,9 @@ class TitleBar(Horizontal):
         yield Static(id="state")
 
     def show(self, title: str, device: str, state: str) -> None:
-        self.query_one("#title", Static).update(Text(title))
-        self.query_one("#device", Static).update(Text(device))
-        self.query_one("#state", Static).update(state_badge(state))
+        set_text(self.query_one("#title", Static), Text(title), layout=True)
+        set_text(self.query_one("#device", Static), Text(device))
+        set_text(self.query_one("#state", Static), state_badge(state), layout=True)
 
 
 class StrategyBar(Static):
@@ -57,10 +65,10 @@ class StrategyBar(Static):
 
     def show(self, strategy: str, names: tuple[str, ...], pending: str | None = None) -> None:
         self._args = (strategy, tuple(names), pending)
-        self.update(self.build(self.size.width or self.app.size.width))
+        set_text(self, self.build(self.size.width or self.app.size.width))
 
     def on_resize(self) -> None:
-        self.update(self.build(self.size.width))
+        set_text(self, self.build(self.size.width))
 
     def build(self, width: int) -> Text:
         strategy, names, pending = self._args
@@ -100,8 +108,11 @@ class ProgressPanel(Horizontal):
         yield Static(id="progress-text")
 
     def show(self, step: int, target: int, steps_per_sec: float, state: str) -> None:
-        self.query_one(ProgressBar).update(total=max(target, 1), progress=min(step, max(target, 1)))
-        self.query_one("#progress-text", Static).update(Text(progress_text(step, target, steps_per_sec, state)))
+        total = max(target, 1)
+        if getattr(self, "_last_bar", None) != (total, step):
+            self._last_bar = (total, step)
+            self.query_one(ProgressBar).update(total=total, progress=min(step, total))
+        set_text(self.query_one("#progress-text", Static), Text(progress_text(step, target, steps_per_sec, state)))
 
 
 class EventLine(Static):
@@ -114,7 +125,7 @@ class EventLine(Static):
     def show(self, events: list, limit: int = 4) -> None:
         shown = [e for e in events if e.kind not in ("pause", "resume")][-limit:]
         if not shown:
-            self.update(Text("changes: none yet — keys below change the run while it trains", style="dim"))
+            set_text(self, Text("changes: none yet — keys below change the run while it trains", style="dim"))
             return
         text = Text("changes:")
         for event in shown:
@@ -122,7 +133,7 @@ class EventLine(Static):
             text.append(f"@{event.step}", style="bold")
             text.append(" ")
             text.append(event.text)
-        self.update(text)
+        set_text(self, text)
 
 
 class ErrorBanner(Static):
@@ -134,7 +145,7 @@ class ErrorBanner(Static):
 
     def show(self, message: str | None) -> None:
         if message:
-            self.update(Text(message))
+            set_text(self, Text(message), layout=True)
             self.add_class("-shown")
-        else:
+        elif self.has_class("-shown"):
             self.remove_class("-shown")
