@@ -17,7 +17,7 @@ from pathlib import Path
 from tui_mtl.errors import TuiMtlError
 from tui_mtl.presets import find_preset_path, preset_files, read_preset
 
-SUBCOMMANDS = ("run", "compare", "presets")
+SUBCOMMANDS = ("run", "compare", "resume", "export", "presets")
 
 
 class UsageError(TuiMtlError):
@@ -83,6 +83,35 @@ def _run_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, help="data and initialisation seed (default: the preset's)")
     parser.add_argument("--metrics-out", metavar="FILE", help="write one row per report: .csv or .jsonl")
     parser.add_argument("--quiet", action="store_true", help="print only the final table")
+    _add_run_folder_options(parser)
+    return parser
+
+
+def _add_run_folder_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs-dir", help="where run folders go (default: the user's state dir; "
+                                           "TUI_MTL_RUNS_DIR overrides)")
+    parser.add_argument("--checkpoint-every", type=int, metavar="N", help="also checkpoint every N steps")
+    parser.add_argument("--no-record", action="store_true",
+                        help="write no run folder (no metrics.csv, TensorBoard logs or checkpoint)")
+
+
+def _resume_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tui-mtl resume",
+                                     description="Continue a run from its checkpoint, exactly where it stopped.")
+    parser.add_argument("run", help="run folder, its name under the runs dir, or `latest`")
+    parser.add_argument("--steps", type=int, help="more steps to train (default: the preset's)")
+    parser.add_argument("--runs-dir", help="where to look for run names (default: the user's state dir)")
+    parser.add_argument("--checkpoint-every", type=int, metavar="N", help="also checkpoint every N steps")
+    parser.add_argument("--quiet", action="store_true", help="print only the final table")
+    return parser
+
+
+def _export_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tui-mtl export",
+                                     description="Write a run's trained model as a standard Keras file.")
+    parser.add_argument("run", help="run folder, its name under the runs dir, or `latest`")
+    parser.add_argument("--model", required=True, metavar="OUT.keras", help="the file to write (.keras)")
+    parser.add_argument("--runs-dir", help="where to look for run names (default: the user's state dir)")
     return parser
 
 
@@ -266,6 +295,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from tui_mtl.engine import Session
 
     session = Session(preset, base_dir=preset_path.parent, report_interval=0.25)
+    recorder = None
+    if not args.no_record:
+        recorder = _open_recorder(session, _make_run_dir(preset.name, args.runs_dir), args.checkpoint_every)
     if args.strategy:
         session.set_strategy(args.strategy)
     for head, value in lrs:
@@ -278,22 +310,115 @@ def cmd_run(args: argparse.Namespace) -> int:
         session.subscribe(writer.write)
     steps = args.steps or preset.training.steps
     print(f"{preset.name}: {steps} steps, strategy {session.strategy}, heads {', '.join(heads)}", flush=True)
-    try:
-        report = session.run(steps)
-    except KeyboardInterrupt:
-        session.stop()
-        print("interrupted", file=sys.stderr)
-        report = session.last_report
-    finally:
-        if writer:
-            writer.close()
+    report = _train(session, steps, writer, recorder)
     print(summary_table(session))
     if report is not None:
         print(f"{report.step} steps in {report.elapsed:.1f} s of training "
               f"({report.step / report.elapsed if report.elapsed else 0:.0f} steps/s)")
     if writer:
         print(f"metrics written to {writer.path}")
+    if recorder:
+        print(f"run folder: {recorder.run_dir}  (tui-mtl resume {recorder.run_dir.name}; "
+              f"tensorboard --logdir {recorder.run_dir})")
     return 0
+
+
+def _make_run_dir(preset_name: str, runs_dir: str | None) -> Path:
+    from tui_mtl.runs import new_run_dir
+
+    try:
+        return new_run_dir(preset_name, Path(runs_dir).expanduser() if runs_dir else None)
+    except OSError as err:
+        raise UsageError(f"cannot create a run folder: {err.strerror or err}") from None
+
+
+def _open_recorder(session, run_dir: Path, checkpoint_every: int | None):
+    from tui_mtl.recorder import RunRecorder
+
+    if checkpoint_every is not None and checkpoint_every <= 0:
+        raise UsageError(f"--checkpoint-every must be a positive number of steps, got {checkpoint_every}")
+    return RunRecorder(run_dir, session, checkpoint_every=checkpoint_every)
+
+
+def _train(session, steps: int, writer, recorder):
+    """Run, and whatever happens, flush the metrics and leave a checkpoint of the last good step."""
+    try:
+        return session.run(steps)
+    except KeyboardInterrupt:
+        session.stop()
+        print("interrupted", file=sys.stderr)
+        return session.last_report
+    finally:
+        if writer:
+            writer.close()
+        if recorder:
+            recorder.close()
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from tui_mtl.runs import find_run
+
+    run_dir = find_run(args.run, Path(args.runs_dir).expanduser() if args.runs_dir else None)
+    checkpoint_file = run_dir / "checkpoint.npz"
+    if not checkpoint_file.is_file():
+        raise UsageError(f"{run_dir}: no checkpoint.npz to resume from")
+    preset = read_preset(run_dir / "preset.toml")
+    if args.steps is not None and args.steps <= 0:
+        raise UsageError(f"--steps must be a positive number of steps, got {args.steps}")
+    _quiet_tensorflow_import()
+    from tui_mtl.engine import Session
+
+    session = Session(preset, base_dir=run_dir, report_interval=0.25)
+    session.load_checkpoint(checkpoint_file)
+    recorder = _open_recorder(session, run_dir, args.checkpoint_every)
+    if not args.quiet:
+        session.subscribe(ProgressPrinter(preset.model.head_names, session.step_count))
+    steps = args.steps or preset.training.steps
+    print(f"{run_dir.name}: resuming at step {session.step_count} with {session.strategy} for {steps} steps",
+          flush=True)
+    _train(session, steps, None, recorder)
+    print(summary_table(session))
+    print(f"run folder: {run_dir}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from tui_mtl.runs import find_run
+
+    out = Path(args.model)
+    if out.suffix != ".keras":
+        raise UsageError(f"--model {out}: the file name must end in .keras")
+    run_dir = find_run(args.run, Path(args.runs_dir).expanduser() if args.runs_dir else None)
+    checkpoint_file = run_dir / "checkpoint.npz"
+    if not checkpoint_file.is_file():
+        raise UsageError(f"{run_dir}: no checkpoint.npz to export")
+    preset = read_preset(run_dir / "preset.toml")
+    _quiet_tensorflow_import()
+    from tui_mtl.engine import Session
+
+    session = Session(preset, base_dir=run_dir)
+    session.load_checkpoint(checkpoint_file)
+    export_model(session.model, out)
+    print(f"wrote {out} (step {session.step_count}; outputs {', '.join(session.head_names)}); "
+          f"load it with keras.models.load_model")
+    return 0
+
+
+def export_model(model, out: Path) -> None:
+    """Save atomically: Keras writes to a temporary name in the same folder, then it is renamed."""
+    import os
+    import tempfile
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".keras", dir=out.parent)
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, out)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def comparison_table(comparison) -> str:
@@ -389,6 +514,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv and argv[0] == "run":
             return cmd_run(_run_parser().parse_args(argv[1:]))
+        if argv and argv[0] == "resume":
+            return cmd_resume(_resume_parser().parse_args(argv[1:]))
+        if argv and argv[0] == "export":
+            return cmd_export(_export_parser().parse_args(argv[1:]))
         if argv and argv[0] == "compare":
             return cmd_compare(_compare_parser().parse_args(argv[1:]))
         if argv and argv[0] == "presets":

@@ -132,7 +132,13 @@ class Comparison:
                 branch.set_weight(head, weight)
             branch._note("fork", f"forked as {name}")
             branches[name] = branch
-        return cls(branches, parent.next_batch, parent.step_count, parent.report_interval, parent.report_every)
+        def next_batch():
+            batch = parent.next_batch()
+            for branch in branches.values():  # each branch knows where the shared stream is (checkpoints)
+                branch.batches_drawn = parent.batches_drawn
+            return batch
+
+        return cls(branches, next_batch, parent.step_count, parent.report_interval, parent.report_every)
 
     # --- commands (any thread) -----------------------------------------------------------
 

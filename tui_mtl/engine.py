@@ -101,6 +101,7 @@ class Session:
         self.model = self.net.model
         self.data = data if data is not None else build_data(preset, base_dir)
         self._iterator = None  # created on the first step: a branch of a comparison never needs one
+        self.batches_drawn = 0
 
         heads = preset.model.heads
         self.learning_rates = {TRUNK: preset.training.trunk_learning_rate, **{h.name: h.learning_rate for h in heads}}
@@ -305,8 +306,25 @@ class Session:
 
     def next_batch(self):
         if self._iterator is None:
-            self._iterator = iter(self.data.train)
+            self._iterator = iter(self.data.train.skip(self.batches_drawn))
+        self.batches_drawn += 1
         return next(self._iterator)
+
+    def skip_to_batch(self, count: int) -> None:
+        """Continue the batch stream at batch `count` (the stream is deterministic for its seed)."""
+        self.batches_drawn = count
+        self._iterator = None
+
+    def save_checkpoint(self, path) -> None:
+        """Save everything needed to continue exactly, atomically (applied at a step boundary)."""
+        from tui_mtl import checkpoint
+
+        self._submit(lambda: (checkpoint.save(self, path), self._note("checkpoint", f"saved {Path(path).name}")))
+
+    def load_checkpoint(self, path) -> None:
+        from tui_mtl import checkpoint
+
+        checkpoint.load(self, path)
 
     def step(self) -> None:
         """One training step on the next batch of this session's stream (commands already applied)."""
@@ -490,6 +508,7 @@ class Session:
             self._rules[name].load_python_state(copy.deepcopy(rule.python_state()))
         self._initial_weights = [w.copy() for w in other._initial_weights]
         self.step_count = other.step_count
+        self.batches_drawn = other.batches_drawn
 
     def fork(self, branches, *, names=None):
         """Branches that start from an exact copy of this session and train on the same batches.

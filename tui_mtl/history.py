@@ -46,6 +46,18 @@ class Series:
     def __len__(self) -> int:
         return len(self.steps) + bool(self._pending)
 
+    def to_dict(self) -> dict:
+        return {"steps": self.steps, "values": self.values, "stride": self._stride,
+                "pending": [list(p) for p in self._pending]}
+
+    @classmethod
+    def from_dict(cls, data: dict, max_points: int) -> "Series":
+        series = cls(max_points)
+        series.steps, series.values = list(data["steps"]), list(data["values"])
+        series._stride = int(data["stride"])
+        series._pending = [tuple(p) for p in data["pending"]]
+        return series
+
 
 class History:
     """Everything the plots and tables need, appended from the engine's thread, read from any."""
@@ -100,6 +112,30 @@ class History:
                 "train": self.train[head].points() if head in self.train else ([], []),
                 "val": self.val[head].points() if head in self.val else ([], []),
             }
+
+    TABLES = ("train", "val", "val_metric", "diagnostics")
+
+    def to_dict(self) -> dict:
+        """Plain data (JSON-able) for checkpoints."""
+        with self._lock:
+            return {
+                "max_points": self.max_points,
+                **{table: {k: v.to_dict() for k, v in getattr(self, table).items()} for table in self.TABLES},
+                "events": [[e.step, e.kind, e.text] for e in self.events],
+                "best_train": self.best_train, "best_val": self.best_val,
+                "last_train_step": self._last_train_step,
+            }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "History":
+        history = cls(int(data["max_points"]))
+        for table in cls.TABLES:
+            setattr(history, table, {k: Series.from_dict(v, history.max_points) for k, v in data[table].items()})
+        history.events = [Event(int(step), kind, text) for step, kind, text in data["events"]]
+        history.best_train = dict(data["best_train"])
+        history.best_val = dict(data["best_val"])
+        history._last_train_step = int(data["last_train_step"])
+        return history
 
     def diagnostic_points(self, key: str) -> tuple[list[float], list[float]]:
         with self._lock:
