@@ -328,5 +328,6 @@ def test_the_schema_knows_each_built_in_source_s_targets():
     from tui_mtl.data import digits, shapes
     from tui_mtl.presets import SOURCE_TARGETS
 
-    assert SOURCE_TARGETS == {"shapes": shapes.TARGETS, "digits": digits.TARGETS}
+    assert SOURCE_TARGETS["shapes"] == shapes.TARGETS
+    assert SOURCE_TARGETS["digits"] == digits.TARGETS
     assert set(make_shapes(8, 16, 0.0, {}, seed=0).targets) == set(shapes.TARGETS)
