@@ -238,11 +238,44 @@ class NpzData(_Strict):
     path: str
 
 
+class CsvImagesData(_Strict):
+    """Images listed in a CSV file: a column of image paths and one column per head target.
+
+    Images (PNG, JPEG, GIF, BMP) are decoded and resized to model.input_shape by tf.data, in parallel.
+    """
+
+    source: Literal["csv_images"]
+    csv: str = Field(min_length=1)  # relative to the preset file's folder
+    path_column: str = Field(default="path", min_length=1)  # image paths, relative to the CSV's folder
+    columns: dict[str, str] = Field(default_factory=dict)  # head target -> CSV column (default: same name)
+    # decode every image once when the data is built, so a broken file is named by row before training
+    check_images: bool = True
+
+
+class _OverlaidItemsData(_Strict):
+    """Two 28x28 items overlaid on a 36x36 canvas (Sabour et al. 2017; Sener & Koltun 2018)."""
+
+    samples: int = Field(default=20000, ge=16)
+    max_shift: int = Field(default=4, ge=0, le=4)  # pixels each item moves from the centre
+
+
+class MultiMnistData(_OverlaidItemsData):
+    """MultiMNIST from keras.datasets.mnist: targets left (top-left digit) and right (bottom-right)."""
+
+    source: Literal["multi_mnist"]
+
+
+class MultiFashionData(_OverlaidItemsData):
+    """MultiFashion from keras.datasets.fashion_mnist: targets left and right (10 classes each)."""
+
+    source: Literal["multi_fashion"]
+
+
 class DataSpec(_Strict):
     validation_split: float = Field(default=0.2, gt=0, lt=1)
     seed: int = Field(default=0, ge=0, le=2**32 - 1)  # Keras seeds numpy, which takes 0 .. 2**32-1
     shuffle: bool = True
-    source: Literal["shapes", "digits", "npz"]
+    source: Literal["shapes", "digits", "npz", "csv_images", "multi_mnist", "multi_fashion"]
     params: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("params")
@@ -257,11 +290,12 @@ class DataSpec(_Strict):
         return params
 
     @property
-    def source_spec(self) -> ShapesData | DigitsData | NpzData:
+    def source_spec(self) -> ShapesData | DigitsData | NpzData | CsvImagesData | MultiMnistData | MultiFashionData:
         return _SOURCE_SPECS[self.source].model_validate({"source": self.source, **self.params})
 
 
-_SOURCE_SPECS = {"shapes": ShapesData, "digits": DigitsData, "npz": NpzData}
+_SOURCE_SPECS = {"shapes": ShapesData, "digits": DigitsData, "npz": NpzData, "csv_images": CsvImagesData,
+                 "multi_mnist": MultiMnistData, "multi_fashion": MultiFashionData}
 # the targets each built-in source draws (tui_mtl.data.shapes / .digits; kept here so no numpy is needed)
 SOURCE_TARGETS = {"shapes": ("shape", "size", "x", "y", "intensity", "bright"), "digits": ("left", "right", "sum")}
 

@@ -33,6 +33,16 @@ def _raw_splits(preset: Preset, base_dir: Path | None) -> tuple[Arrays, Arrays]:
         from tui_mtl.data.digits import make_digit_pairs
 
         return make_digit_pairs(spec.samples, data.validation_split, data.seed)
+    if spec.source in ("multi_mnist", "multi_fashion"):
+        from tui_mtl.data.multi_mnist import make_multi
+
+        return make_multi(spec.source, spec.samples, spec.max_shift, preset.model.input_shape,
+                          data.validation_split, data.seed)
+    if spec.source == "csv_images":
+        from tui_mtl.data.csv_images import load_csv_images
+
+        arrays = load_csv_images(spec, preset.model.input_shape, preset.model.heads, base_dir)
+        return split(arrays, data.validation_split, data.seed)
     from tui_mtl.data.npz import load_npz
 
     arrays = load_npz(spec.path, preset.model.input_shape, targets, base_dir)
@@ -80,7 +90,7 @@ def load_arrays(preset: Preset, base_dir: Path | None = None) -> tuple[Arrays, A
                 raise DataError(f"model.heads: head {head.name!r} wants target {head.target_name!r}, which the "
                                 f"{preset.data.source} source does not have (it has: {', '.join(sorted(available))})")
             targets[head.name] = _labels_for(head, arrays.targets[head.target_name], where)
-        out.append(Arrays(arrays.x, targets))
+        out.append(Arrays(arrays.x, targets, arrays.decode))
     return out[0], out[1]
 
 
@@ -91,13 +101,23 @@ def build_data(preset: Preset, base_dir: Path | None = None) -> DataSplits:
     batch = preset.training.batch_size
     seed = preset.data.seed
     ds = tf.data.Dataset.from_tensor_slices((train.x, train.targets))
-    if preset.data.shuffle:
+    if preset.data.shuffle:  # file sources shuffle their paths: a cheap buffer, decoded after
         ds = ds.shuffle(len(train), seed=seed, reshuffle_each_iteration=True)
     # Repeat before batching and drop the remainder: every batch has one shape, so nothing retraces.
-    ds = ds.repeat().batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    ds = _decoded(ds.repeat(), train.decode)
+    ds = ds.batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
     val_batch = min(batch, len(val))
-    val_ds = (tf.data.Dataset.from_tensor_slices((val.x, val.targets))
+    val_ds = (_decoded(tf.data.Dataset.from_tensor_slices((val.x, val.targets)), val.decode)
               .batch(val_batch, drop_remainder=True)
               .take(preset.training.validation_batches)
               .cache())
     return DataSplits(ds, val_ds, len(train), len(val))
+
+
+def _decoded(ds, decode):
+    """Decode file paths into images in parallel (order kept, so a seed gives the same batches)."""
+    if decode is None:
+        return ds
+    import tensorflow as tf
+
+    return ds.map(lambda path, y: (decode(path), y), num_parallel_calls=tf.data.AUTOTUNE)
