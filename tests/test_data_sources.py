@@ -336,3 +336,17 @@ def test_source_params_are_validated_with_the_preset():
         data = multi_preset().model_dump(mode="json", exclude_none=True)
         data["data"]["params"]["max_shift"] = 5
         parse_preset(tomli_w.dumps(data))
+
+
+def test_the_schema_knows_the_multi_sources_targets():
+    import tomli_w
+
+    from tui_mtl.data import multi_mnist
+    from tui_mtl.errors import PresetError
+    from tui_mtl.presets import SOURCE_TARGETS, parse_preset
+
+    assert SOURCE_TARGETS["multi_mnist"] == SOURCE_TARGETS["multi_fashion"] == multi_mnist.TARGETS
+    data = multi_preset("multi_fashion").model_dump(mode="json", exclude_none=True)
+    data["model"]["heads"].append({"name": "sum", "kind": "regression"})
+    with pytest.raises(PresetError, match="head 'sum' wants target 'sum', which the multi_fashion source does not"):
+        parse_preset(tomli_w.dumps(data))

@@ -296,8 +296,10 @@ class DataSpec(_Strict):
 
 _SOURCE_SPECS = {"shapes": ShapesData, "digits": DigitsData, "npz": NpzData, "csv_images": CsvImagesData,
                  "multi_mnist": MultiMnistData, "multi_fashion": MultiFashionData}
-# the targets each built-in source draws (tui_mtl.data.shapes / .digits; kept here so no numpy is needed)
-SOURCE_TARGETS = {"shapes": ("shape", "size", "x", "y", "intensity", "bright"), "digits": ("left", "right", "sum")}
+# the targets each built-in source draws (tui_mtl.data.shapes / .digits / .multi_mnist; kept here so no
+# numpy is needed); a file source's columns or arrays are checked when it is loaded
+SOURCE_TARGETS = {"shapes": ("shape", "size", "x", "y", "intensity", "bright"), "digits": ("left", "right", "sum"),
+                  "multi_mnist": ("left", "right"), "multi_fashion": ("left", "right")}
 
 
 # --- training ---------------------------------------------------------------------------
