@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from conftest import tiny_preset
-from tui_mtl.presets import parse_preset
+from tui_mtl.presets import parse_preset, shipped_presets_dir
 
-SHIPPED = ("quickstart", "seed-two-heads", "imbalanced-scales", "multi-digits")
+SHIPPED = ("quickstart", "seed-two-heads", "imbalanced-scales", "multi-digits")  # documented
+ALL_SHIPPED = tuple(sorted(path.stem for path in shipped_presets_dir().glob("*.toml")))
 HEADS = ("size", "shape", "bright")
 
 
@@ -56,8 +57,9 @@ def test_presets_lists_every_shipped_preset_with_its_description(tmp_path):
     result = tui_mtl("presets", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert len(lines) == len(SHIPPED)
-    for name in SHIPPED:
+    assert set(SHIPPED) <= set(ALL_SHIPPED)
+    assert len(lines) == len(ALL_SHIPPED)
+    for name in ALL_SHIPPED:
         line = next(line for line in lines if line.split()[0] == name)
         assert line.split()[1] == "shipped"
         assert load_preset(name).description in line
@@ -74,7 +76,7 @@ def test_presets_lists_user_presets_and_flags_invalid_ones(tmp_path, isolated_di
     result = tui_mtl("presets", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     rows = {line.split()[0]: line for line in result.stdout.splitlines()}
-    assert set(rows) == set(SHIPPED) | {"mine", "broken", "long", "bare"}
+    assert set(rows) == set(ALL_SHIPPED) | {"mine", "broken", "long", "bare"}
     assert len(result.stdout.splitlines()) == len(rows)  # one line each, even for a multi-line description
     assert re.match(r"mine\s+user\s+my preset$", rows["mine"])
     assert re.match(r"long\s+user\s+two lines$", rows["long"])
