@@ -11,13 +11,14 @@ import csv
 import json
 import math
 import os
+import shlex
 import sys
 from pathlib import Path
 
 from tui_mtl.errors import TuiMtlError
 from tui_mtl.presets import find_preset_path, preset_files, read_preset
 
-SUBCOMMANDS = ("run", "compare", "resume", "export", "presets")
+SUBCOMMANDS = ("run", "compare", "resume", "export", "presets", "serve")
 
 
 class UsageError(TuiMtlError):
@@ -140,6 +141,23 @@ def _presets_parser() -> argparse.ArgumentParser:
     show.add_argument("preset")
     check = sub.add_parser("check", help="validate preset files: exit 0, or 2 with the first problem")
     check.add_argument("files", nargs="+")
+    return parser
+
+
+def _serve_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tui-mtl serve",
+        description="Serve the app in a web browser (textual-serve). Each browser tab runs its own session: "
+                    "its own process, model and training, which ends when the tab closes.")
+    parser.add_argument("preset", nargs="?", help="preset name or .toml path (default: open the picker)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0: every interface)")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    parser.add_argument("--public-url", metavar="URL",
+                        help="the address browsers use (default http://HOST:PORT); set it behind a proxy or "
+                             "an SSH tunnel, or when HOST is 0.0.0.0")
+    parser.add_argument("--fps", type=int, default=30, help="cap on screen refreshes per second (default 30)")
+    parser.add_argument("--runs-dir", help="where run folders go (default: the user's state dir)")
     return parser
 
 
@@ -506,6 +524,40 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- in the browser ----------------------------------------------------------------------
+
+
+def serve_command(args: argparse.Namespace) -> str:
+    """The shell command textual-serve runs for each browser tab: this Python, this package, the app."""
+    parts = [sys.executable, "-m", "tui_mtl"]
+    if args.preset:
+        path = find_preset_path(args.preset)
+        read_preset(path)  # a bad preset is refused before the server starts
+        parts.append(str(path.resolve()))  # the tab's process may start elsewhere: pass the file itself
+    parts += ["--fps", str(args.fps)]
+    if args.runs_dir:
+        parts += ["--runs-dir", str(Path(args.runs_dir).expanduser().resolve())]
+    return shlex.join(parts)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
+    if args.fps <= 0:
+        raise UsageError(f"--fps must be a positive number, got {args.fps}")
+    command = serve_command(args)
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        raise UsageError("tui-mtl serve needs textual-serve: pip install 'tui-mtl[serve]' "
+                         "(or pip install textual-serve)") from None
+    server = Server(command, host=args.host, port=args.port, title="tui-mtl", public_url=args.public_url)
+    print(f"tui-mtl: serving on {server.public_url} (each browser tab runs its own session; ctrl+c stops)",
+          flush=True)
+    server.serve()
+    return 0
+
+
 # --- entry point -------------------------------------------------------------------------
 
 
@@ -522,6 +574,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_compare(_compare_parser().parse_args(argv[1:]))
         if argv and argv[0] == "presets":
             return cmd_presets(_presets_parser().parse_args(argv[1:]))
+        if argv and argv[0] == "serve":
+            return cmd_serve(_serve_parser().parse_args(argv[1:]))
         args = _ui_parser().parse_args(argv)
         if args.version:
             from tui_mtl import __version__
