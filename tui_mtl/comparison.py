@@ -248,6 +248,12 @@ class Comparison:
                 x, y = self._next_batch()
                 for branch in self.branches.values():
                     branch.train_on(x, y)
+                if any(branch._paused for branch in self.branches.values()):  # a non-finite step
+                    for branch in self.branches.values():
+                        branch._paused = False
+                    self._paused = True
+                    self._publish(PAUSED)
+                    continue
                 if self._report_due():
                     self._publish(RUNNING)
         except Exception as err:

@@ -136,6 +136,7 @@ class Session:
         self._pending_events: list[Event] = []
         self._pending_val: tuple | None = None
         self._pending_diag: dict | None = None
+        self._fault: str | None = None  # why training paused itself (a non-finite step)
         self.diagnostics_every = preset.training.diagnostics_every
         self._subscribers: list[Callable[[Report], None]] = []
         self._commands: queue.Queue = queue.Queue()
@@ -171,15 +172,17 @@ class Session:
                               f"{self.preset.strategy.name} (it takes: {', '.join(sorted(known)) or 'none'})")
 
     def _make_step_fn(self, name: str, rule):
+        tf = self._tf
         self.trace_counts[name] = 0
 
         def step(x, y, variant, diagnose):
             # variant and diagnose are Python values: one trace per combination, then reused
             self.trace_counts[name] += 1  # runs only while tracing
-            losses, diagnostics = rule.train_step(x, y, variant, diagnose)
-            self._loss_sum.assign_add(losses)
-            self._loss_count.assign_add(1.0)
-            return diagnostics
+            losses, diagnostics, applied = rule.train_step(x, y, variant, diagnose)
+            # a skipped (non-finite) step adds nothing to the reported means
+            self._loss_sum.assign_add(tf.where(applied, losses, tf.zeros_like(losses)))
+            self._loss_count.assign_add(tf.cast(applied, tf.float32))
+            return diagnostics, applied, losses
 
         # autograph off: the rules use TensorFlow ops for data-dependent choices, never Python `if`
         return self._tf.function(step, autograph=False)
@@ -336,13 +339,27 @@ class Session:
         rule = self._rules[self.strategy]
         every = self.diagnostics_every
         diagnose = bool(every) and (self.step_count + 1) % every == 0
-        diagnostics = self._step_fns[self.strategy](x, y, rule.next_variant(), diagnose)
+        diagnostics, applied, losses = self._step_fns[self.strategy](x, y, rule.next_variant(), diagnose)
         self.step_count += 1
-        if diagnose:
+        if not bool(applied):  # one scalar per step: a NaN must stop training at the step it appears
+            self._on_nonfinite(losses.numpy())
+        elif diagnose:
             self._pending_diag = self._named_diagnostics(diagnostics)
         self._train_seconds += time.perf_counter() - started
         if self.step_count % self.preset.training.validate_every == 0:
             self._pending_val = self.validate()
+
+    def _on_nonfinite(self, losses) -> None:
+        bad = [h for h, v in zip(self.head_names, losses) if not math.isfinite(float(v))]
+        if bad:
+            what = ", ".join(f"head {h!r} (loss {float(losses[self.head_names.index(h)])})" for h in bad)
+            advice = f"lower {bad[0]}'s learning rate"
+        else:
+            what, advice = "a gradient", "lower a learning rate"
+        self._fault = (f"non-finite value in {what} at step {self.step_count}: the step was not applied and "
+                       f"training is paused; {advice}, then resume")
+        self._paused = True
+        self._note("nonfinite", f"step {self.step_count} skipped: non-finite {'/'.join(bad) or 'gradient'}")
 
     def _named_diagnostics(self, tensors: dict) -> dict:
         heads = self.head_names
@@ -378,8 +395,8 @@ class Session:
                 if self.step_count >= self._target:
                     break
                 self.step()
-                if self._report_due():
-                    self._publish(RUNNING)
+                if self._report_due() or self._fault:
+                    self._publish(PAUSED if self._paused else RUNNING)
         except Exception as err:  # reported, then re-raised for the caller
             self._publish(ERROR, message=f"{type(err).__name__}: {err}")
             raise
@@ -425,6 +442,7 @@ class Session:
         return time.perf_counter() - self._last_report_time >= self.report_interval
 
     def _publish(self, state: str, message: str | None = None) -> Report:
+        message, self._fault = message or self._fault, None
         now = time.perf_counter()
         count = float(self._loss_count.numpy())
         # With no step since the last report (a pause, the final report), repeat the last values.

@@ -70,8 +70,9 @@ class Alternating(PerHeadOptimizers):
             trunk = ctx.net.trunk_variables
             G = tf.stack([gradmath.flatten(tape.gradient(o, trunk)) for o in objectives])
             diagnostics = gradmath.diagnostics(G, G[variant])
-        self.weighting.train(tape, losses, objectives)
+        weighting_grads = self.weighting.gradients(tape, losses, objectives)
         del tape
-        self.head_optimizers[name].apply_gradients(zip(grads, variables))
-        self.weighting.after_step(x, y, losses)
-        return tf.stack(losses), diagnostics
+        applied, _ = self.commit(x, y, losses, list(grads),
+                                 lambda: self.head_optimizers[name].apply_gradients(zip(grads, variables)),
+                                 weighting_grads)
+        return tf.stack(losses), diagnostics, applied

@@ -66,7 +66,7 @@ class Weighting:
 
     name = "fixed"
     DEFAULTS: dict = {}
-    needs_tape = False  # True when `train` takes gradients from the rule's tape
+    needs_tape = False  # True when `gradients` takes gradients from the rule's tape
 
     def __init__(self, ctx: StepContext, params: dict):
         self.ctx = ctx
@@ -80,8 +80,12 @@ class Weighting:
         """The effective w_i [K] in force now (for reports and samplers)."""
         return tf.convert_to_tensor(self.ctx.weights)
 
-    def train(self, tape, losses: list, objectives: list) -> None:
-        """Update the weighting's own parameters from this step (before the model moves)."""
+    def gradients(self, tape, losses: list, objectives: list) -> list:
+        """Gradients for the weighting's own parameters, taken from the rule's tape (before it is freed)."""
+        return []
+
+    def apply(self, gradients: list, losses: list) -> None:
+        """Update the weighting's own parameters; runs only when the step is applied (all finite)."""
 
     def after_step(self, x, y, losses: list) -> None:
         """Update state once the model has moved (loss windows, a second forward pass, ...)."""
@@ -114,8 +118,29 @@ class UpdateRule:
         raise NotImplementedError
 
     def train_step(self, x, y, variant: int, diagnose: bool):
-        """Update the variables; return (raw per-head losses [K] before the step, diagnostics dict)."""
+        """One step; returns (raw per-head losses [K] before the step, diagnostics dict, applied flag).
+
+        A step whose losses or gradients are not all finite is not applied (see `commit`).
+        """
         raise NotImplementedError
+
+    def commit(self, x, y, losses: list, checks: list, apply_model, weighting_grads: list, skipped_result=None):
+        """Apply the step only if every loss and gradient is finite: the last good weights survive a NaN.
+
+        `apply_model()` moves the model; when `skipped_result` is given, it returns a tensor of that
+        shape, for which `skipped_result` stands in when the step is skipped. Returns (applied, result).
+        """
+        tensors = [*losses, *checks, *weighting_grads]
+        finite = tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(t)) for t in tensors if t is not None]))
+        fallback = tf.constant(0.0) if skipped_result is None else skipped_result
+
+        def apply():
+            result = apply_model()
+            self.weighting.apply(weighting_grads, losses)
+            self.weighting.after_step(x, y, losses)
+            return tf.constant(True), (fallback if skipped_result is None else result)
+
+        return tf.cond(finite, apply, lambda: (tf.constant(False), fallback))
 
     def next_variant(self) -> int:
         """Which traced variant runs next (alternating picks a head); most rules have one."""
@@ -209,15 +234,19 @@ class GradientSurgery(TrunkAndHeadOptimizers):
             n = len(net.trunk_variables)
             trunk.append(gradmath.flatten(grads[:n]))
             heads.append(grads[n:])
-        self.weighting.train(tape, losses, objectives)
+        weighting_grads = self.weighting.gradients(tape, losses, objectives)
         del tape
         G = tf.stack(trunk)
         direction = self.combine(G)
-        self.trunk_optimizer.apply_gradients(zip(gradmath.unflatten(direction, net.trunk_variables),
-                                                 net.trunk_variables))
-        self.apply_heads(heads)
-        self.weighting.after_step(x, y, losses)
-        return tf.stack(losses), (gradmath.diagnostics(G, direction) if diagnose else {})
+
+        def apply_model():
+            self.trunk_optimizer.apply_gradients(zip(gradmath.unflatten(direction, net.trunk_variables),
+                                                     net.trunk_variables))
+            self.apply_heads(heads)
+
+        checks = [direction, *(g for grads in heads for g in grads)]
+        applied, _ = self.commit(x, y, losses, checks, apply_model, weighting_grads)
+        return tf.stack(losses), (gradmath.diagnostics(G, direction) if diagnose else {}), applied
 
 
 def check_choice(value, choices: tuple, what: str) -> None:

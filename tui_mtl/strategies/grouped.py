@@ -24,18 +24,22 @@ class Grouped(PerHeadOptimizers):
             objectives = self.weighting.objectives(losses)
         updates = [(name, tape.gradient(objective, self.variables_of(name)))
                    for name, objective in zip(ctx.head_names, objectives)]
-        self.weighting.train(tape, losses, objectives)
+        weighting_grads = self.weighting.gradients(tape, losses, objectives)
         del tape
-        # All gradients exist before the first optimizer writes: they are taken at the same parameters.
-        steps = []
-        for name, grads in updates:
-            before = gradmath.flatten(trunk_vars) if diagnose else None
-            self.head_optimizers[name].apply_gradients(zip(grads, self.variables_of(name)))
-            if diagnose:  # what this optimizer actually did to the trunk
-                steps.append(before - gradmath.flatten(trunk_vars))
-        self.weighting.after_step(x, y, losses)
-        diagnostics = {}
-        if diagnose:
-            G = tf.stack([gradmath.flatten(grads[:len(trunk_vars)]) for _name, grads in updates])
-            diagnostics = gradmath.diagnostics(G, parts=tf.stack(steps))
-        return tf.stack(losses), diagnostics
+        G = tf.stack([gradmath.flatten(grads[:len(trunk_vars)]) for _name, grads in updates])
+
+        def apply_model():
+            # All gradients exist before the first optimizer writes: they are taken at the same parameters.
+            steps = []
+            for name, grads in updates:
+                before = gradmath.flatten(trunk_vars) if diagnose else None
+                self.head_optimizers[name].apply_gradients(zip(grads, self.variables_of(name)))
+                if diagnose:  # what this optimizer actually did to the trunk
+                    steps.append(before - gradmath.flatten(trunk_vars))
+            return tf.stack(steps) if diagnose else None
+
+        checks = [g for _name, grads in updates for g in grads]
+        applied, steps = self.commit(x, y, losses, checks, apply_model, weighting_grads,
+                                     skipped_result=tf.zeros_like(G) if diagnose else None)
+        diagnostics = gradmath.diagnostics(G, parts=steps) if diagnose else {}
+        return tf.stack(losses), diagnostics, applied

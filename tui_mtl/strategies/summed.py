@@ -29,9 +29,13 @@ class Summed(TrunkAndHeadOptimizers):
         if diagnose:
             G = tf.stack([gradmath.flatten(tape.gradient(o, net.trunk_variables)) for o in objectives])
             diagnostics = gradmath.diagnostics(G, gradmath.flatten(grads[0]))
-        self.weighting.train(tape, losses, objectives)
+        weighting_grads = self.weighting.gradients(tape, losses, objectives)
         del tape
-        self.trunk_optimizer.apply_gradients(zip(grads[0], net.trunk_variables))
-        self.apply_heads(grads[1:])
-        self.weighting.after_step(x, y, losses)
-        return tf.stack(losses), diagnostics
+
+        def apply_model():
+            self.trunk_optimizer.apply_gradients(zip(grads[0], net.trunk_variables))
+            self.apply_heads(grads[1:])
+
+        checks = [g for group in grads for g in group]
+        applied, _ = self.commit(x, y, losses, checks, apply_model, weighting_grads)
+        return tf.stack(losses), diagnostics, applied

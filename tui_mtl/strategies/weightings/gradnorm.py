@@ -41,11 +41,14 @@ class GradNorm(Weighting):
     def current(self):
         return tf.convert_to_tensor(self.w)
 
-    def train(self, tape, losses, objectives):
+    def gradients(self, tape, losses, objectives):
+        return [tf.stack([tf.norm(tape.gradient(o, self.shared)) for o in objectives])]
+
+    def apply(self, gradients, losses):
+        norms = gradients[0]
         raw = tf.stack([self.ctx.scales[i] * loss for i, loss in enumerate(losses)])
         first = tf.reduce_all(tf.equal(self.initial_losses, 0.0))
         self.initial_losses.assign(tf.where(first, raw, self.initial_losses))
-        norms = tf.stack([tf.norm(tape.gradient(o, self.shared)) for o in objectives])
         unit_norms = norms / tf.maximum(tf.abs(tf.convert_to_tensor(self.w)), 1e-8)
         ratios = raw / tf.maximum(self.initial_losses, 1e-12)
         grad = gradnorm_weight_gradient(tf.convert_to_tensor(self.w), unit_norms, ratios,

@@ -28,9 +28,11 @@ class Uncertainty(Weighting):
     def current(self):
         return 0.5 * tf.exp(-tf.convert_to_tensor(self.log_vars))
 
-    def train(self, tape, losses, objectives):
-        grad = tape.gradient(objectives, self.log_vars)  # a list of targets: the gradient of their sum
-        self.optimizer.apply_gradients([(grad, self.log_vars)])
+    def gradients(self, tape, losses, objectives):
+        return [tape.gradient(objectives, self.log_vars)]  # a list of targets: the gradient of their sum
+
+    def apply(self, gradients, losses):
+        self.optimizer.apply_gradients([(gradients[0], self.log_vars)])
 
     @property
     def optimizers(self):

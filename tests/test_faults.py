@@ -1,0 +1,73 @@
+"""Faults in training: a non-finite step is not applied, training pauses, the message says what to do."""
+
+import threading
+import time
+
+import numpy as np
+
+from tests.conftest import tiny_preset
+from tui_mtl.engine import Session
+
+
+def wait_for(predicate, timeout=20.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_a_nan_step_is_skipped_and_pauses_with_a_message_naming_head_and_step():
+    preset = tiny_preset(training={"optimizer": {"name": "sgd"}, "diagnostics_every": 0})
+    session = Session(preset, report_every=1)
+    session.run(2)
+    session.set_lr("size", 1e30)  # the next step throws the size head's weights to ~1e29...
+    reports = []
+    session.subscribe(reports.append)
+    snapshots = []
+    worker = threading.Thread(target=session.run, args=(10,))
+    worker.start()
+    try:
+        assert wait_for(lambda: any(r.message for r in reports))
+        paused = next(r for r in reports if r.message)
+        snapshots.append([v.numpy().copy() for v in session.state_variables()])
+        assert paused.state == "paused"
+        # ...so the step after that one has an infinite loss on `size`: that step is the one refused
+        assert "head 'size'" in paused.message and "step 4" in paused.message
+        assert "lower size's learning rate" in paused.message
+        assert session.paused and session.step_count == 4
+        time.sleep(0.2)
+        assert session.step_count == 4  # stays paused
+        # the kept weights are those after step 3: finite, even though they are wild
+        assert all(np.all(np.isfinite(v)) for v in snapshots[0])
+        kinds = [e.kind for e in session.events]
+        assert kinds[-1] == "nonfinite"
+        # lower the rate, put sane weights back (restart), resume: training goes on
+        session.set_lr("size", 0.01)
+        session.reset()
+        session.resume()
+        assert wait_for(lambda: reports[-1].state == "finished" or session.step_count >= 5)
+    finally:
+        session.stop()
+        worker.join(timeout=20)
+    assert not worker.is_alive()
+
+
+def test_a_skipped_step_changes_no_variable():
+    session = Session(tiny_preset(strategy={"name": "grouped"}, training={"diagnostics_every": 0}))
+    session.run(2)
+    before = [v.numpy().copy() for v in session.state_variables()]
+    session.set_loss_scale("bright", 1e38)
+    session.set_weight("bright", 1e38)  # w * s * L overflows float32: the objective and gradients are not finite
+    reports = []
+    session.subscribe(reports.append)
+    worker = threading.Thread(target=session.run, args=(1,))
+    worker.start()
+    assert wait_for(lambda: any(r.message for r in reports))
+    session.stop()
+    worker.join(timeout=20)
+    after = [v.numpy() for v in session.state_variables()]
+    assert all(np.array_equal(a, b) for a, b in zip(before, after))
+    message = next(r.message for r in reports if r.message)
+    assert "non-finite value in a gradient at step 3" in message
