@@ -350,3 +350,23 @@ def test_the_schema_knows_the_multi_sources_targets():
     data["model"]["heads"].append({"name": "sum", "kind": "regression"})
     with pytest.raises(PresetError, match="head 'sum' wants target 'sum', which the multi_fashion source does not"):
         parse_preset(tomli_w.dumps(data))
+
+
+def test_the_shipped_multi_mnist_preset_checks_fails_clearly_offline_and_trains_with_the_file(
+        keras_home, monkeypatch, capsys):
+    from tui_mtl.cli import main
+    from tui_mtl.presets import load_preset, shipped_presets_dir
+
+    assert main(["presets", "check", str(shipped_presets_dir() / "multi-mnist.toml")]) == 0
+    assert "ok (multi-mnist: 2 heads" in capsys.readouterr().out
+    preset = load_preset("multi-mnist")
+    assert preset.data.source == "multi_mnist" and preset.model.head_names == ["left", "right"]
+    with pytest.raises(DataError, match=r"put mnist.npz in .*keras-home/datasets"):
+        build_data(preset)
+
+    write_fake_mnist(keras_home, monkeypatch)
+    from tui_mtl.engine import Session
+
+    small = preset.with_changes(data={"params": {"samples": 200}}, training={"batch_size": 8})
+    report = Session(small).run(2)
+    assert report.step == 2 and set(report.train_loss) == {"left", "right"}
