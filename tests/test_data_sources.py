@@ -70,7 +70,7 @@ def test_csv_images_are_decoded_by_tf_data_in_batches_of_fixed_shape(tmp_path):
         for j in range(len(x)):
             # a constant 10x12 image resized to 8x8 is still constant: its value names the CSV row
             i = int(round(x[j].mean() * 255 / 10)) - 1
-            np.testing.assert_allclose(x[j], row_value(i), atol=1.5 / 255 if i == 3 else 1e-5)  # 3: JPEG
+            np.testing.assert_allclose(x[j], row_value(i), atol=1.5 / 255 if i == 3 else 1e-4)  # 3: JPEG; 5: RGB -> gray
             assert y["shape"].numpy()[j] == i % 3
             assert y["size"].numpy()[j, 0] == pytest.approx(i / 4)
             assert y["bright"].numpy()[j, 0] == i % 2
@@ -157,6 +157,27 @@ def test_an_image_that_cannot_be_decoded_is_named_by_row_before_training(tmp_pat
 
     with pytest.raises(tf.errors.InvalidArgumentError):
         list(splits.train.take(5))
+
+
+@pytest.mark.parametrize("have, want", [(1, 3), (1, 4), (2, 1), (3, 1), (3, 4), (4, 3), (4, 1)])
+def test_images_are_converted_to_the_model_s_channels(tmp_path, have, want):
+    import tensorflow as tf
+
+    from tui_mtl.data.csv_images import make_decoder
+
+    rng = np.random.default_rng(have)
+    pixels = rng.integers(0, 256, (6, 6, have)).astype(np.uint8)
+    (tmp_path / "a.png").write_bytes(tf.io.encode_png(pixels).numpy())
+    image = make_decoder((6, 6, want))(tf.constant(str(tmp_path / "a.png"))).numpy()
+    assert image.shape == (6, 6, want)
+    values = pixels.astype(np.float32) / 255
+    color = values[..., :3] if have >= 3 else np.repeat(values[..., :1], 3, axis=-1)
+    if want == 1:
+        expected = values[..., :1] if have < 3 else color @ np.array([[0.2989], [0.587], [0.114]], np.float32)
+    else:
+        alpha = values[..., have - 1:] if have in (2, 4) else np.ones_like(values[..., :1])
+        expected = color if want == 3 else np.concatenate([color, alpha], axis=-1)
+    np.testing.assert_allclose(image, expected, atol=1e-3)
 
 
 def test_an_empty_csv_and_an_image_input_shape_are_required(tmp_path):

@@ -123,11 +123,26 @@ def make_decoder(input_shape: tuple):
 
     def decode(path):
         raw = tf.io.read_file(path)
-        image = tf.io.decode_image(raw, channels=channels, dtype=tf.float32, expand_animations=False)
+        # decode with the file's own channels (not every format converts, e.g. BMP or GIF to 1), then convert
+        image = tf.io.decode_image(raw, channels=0, dtype=tf.float32, expand_animations=False)
+        image = _to_channels(tf, image, channels)
         image = tf.image.resize(image, (height, width), method="bilinear", antialias=True)
         return tf.ensure_shape(tf.clip_by_value(image, 0.0, 1.0), (height, width, channels))
 
     return decode
+
+
+def _to_channels(tf, image, channels: int):
+    """[H, W, 1 gray | 2 gray+alpha | 3 RGB | 4 RGBA] -> [H, W, channels] (1 gray, 3 RGB, 4 RGBA)."""
+    have = tf.shape(image)[-1]
+    if channels == 1:
+        return tf.cond(have < 3, lambda: image[..., :1], lambda: tf.image.rgb_to_grayscale(image[..., :3]))
+    color = tf.cond(have < 3, lambda: tf.repeat(image[..., :1], 3, axis=-1), lambda: image[..., :3])
+    if channels == 3:
+        return color
+    alpha = tf.case([(tf.equal(have, 4), lambda: image[..., 3:4]), (tf.equal(have, 2), lambda: image[..., 1:2])],
+                    default=lambda: tf.ones_like(image[..., :1]))
+    return tf.concat([color, alpha], axis=-1)
 
 
 def check_images(paths: list[str], shown: list[tuple[str, int]], decode, file: Path) -> None:
