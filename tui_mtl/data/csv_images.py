@@ -66,7 +66,7 @@ def load_csv_images(spec, input_shape: tuple, heads: list, base: Path | None = N
 
     folder = file.parent
     paths: list[str] = []
-    shown: list[str] = []  # as written in the CSV, and on which line
+    shown: list[tuple[str, int]] = []  # each path as written in the CSV, and its line
     values: dict[str, list] = {head.target_name: [] for head, _n, _c in head_cols}
     for line, row in rows[1:]:
         if not any(cell.strip() for cell in row):
