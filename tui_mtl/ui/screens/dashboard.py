@@ -22,7 +22,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Grid
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer
+from textual.widgets import Footer
 
 from tui_mtl.errors import CommandError
 from tui_mtl.presets import Preset, save_user_preset, user_presets_dir
@@ -114,7 +114,6 @@ class DashboardScreen(Screen[None]):
         grid = self.query_one("#plots", Grid)
         grid.styles.grid_size_columns = columns
         grid.styles.grid_size_rows = math.ceil(len(self.preset.model.heads) / columns)
-        self.query_one(HeadTable).focus()
         self._refresh_text()
         self.set_interval(1 / (2 * self.plot_hz), self._tick, name="refresh")
         self._train()
@@ -543,7 +542,3 @@ class DashboardScreen(Screen[None]):
         for i, name in enumerate(self.strategies):
             yield SystemCommand(f"Strategy: {name}", f"key: {i + 1}" if i < 9 else "",
                                 lambda i=i: self.action_pick_strategy(i))
-
-    @on(DataTable.RowHighlighted)
-    def _row_highlighted(self, _event) -> None:
-        pass

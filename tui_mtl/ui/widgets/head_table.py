@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textual.widgets import DataTable
+from rich.segment import Segment
+from rich.style import Style
+from textual.strip import Strip
+from textual.widget import Widget
 
 from tui_mtl.ui.formatting import fmt_metric, fmt_rate, fmt_value, fmt_weight, loss_label
 
@@ -34,36 +37,87 @@ class HeadRow:
                 fmt_value(self.best), fmt_value(self.val), fmt_metric(self.metric_name, self.metric))
 
 
-class HeadTable(DataTable):
-    DEFAULT_CSS = """
-    HeadTable { height: auto; max-height: 12; overflow-x: hidden; }
+class HeadTable(Widget):
+    """One line per head (and the trunk), a header, one row selected.
+
+    A Line API widget with one cached Strip per row: an update re-renders only the rows whose text
+    changed (Textual's DataTable re-renders every cell through Rich on each change, which cost a
+    noticeable share of the training thread's steps through the GIL).
     """
 
-    def __init__(self, head_width: int = 8, **kwargs) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
-        self._rows: dict[str, tuple[str, ...]] = {}
-        self.head_width = max(head_width, 5)
+    DEFAULT_CSS = """
+    HeadTable { height: auto; width: 1fr; }
+    """
 
-    def on_mount(self) -> None:
-        for key, label, width in COLUMNS:
-            self.add_column(label, key=key, width=self.head_width if key == "head" else width)
+    HEADER_STYLE = Style(bold=True, bgcolor="#2b3440")
+    ROW_STYLE = Style()
+    SELECTED_STYLE = Style(bold=True, color="#ffffff", bgcolor="#0178d4")
+
+    def __init__(self, head_width: int = 8, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.head_width = max(head_width, 5)
+        self.widths = [self.head_width if key == "head" else width for key, _label, width in COLUMNS]
+        self._cells: list[tuple[str, ...]] = []
+        self._heads: list[str] = []
+        self._strips: dict[int, Strip] = {}
+        self.cursor_row = 0
+
+    def _line(self, cells: tuple[str, ...]) -> str:
+        return " " + "  ".join(cell[:width].ljust(width) for cell, width in zip(cells, self.widths))
+
+    def get_content_height(self, container, viewport, width: int) -> int:
+        return 1 + max(len(self._cells), 1)
+
+    @property
+    def row_count(self) -> int:
+        return len(self._cells)
 
     @property
     def selected_head(self) -> str | None:
-        if not self.row_count:
-            return None
-        row_key, _ = self.coordinate_to_cell_key((self.cursor_row, 0))
-        return row_key.value
+        return self._heads[self.cursor_row] if self._heads else None
+
+    def action_cursor_up(self) -> None:
+        self.move_cursor(self.cursor_row - 1)
+
+    def action_cursor_down(self) -> None:
+        self.move_cursor(self.cursor_row + 1)
+
+    def move_cursor(self, row: int) -> None:
+        if not self._cells:
+            return
+        row = max(0, min(row, len(self._cells) - 1))
+        if row != self.cursor_row:
+            old, self.cursor_row = self.cursor_row, row
+            self._strips.pop(old + 1, None)
+            self._strips.pop(row + 1, None)
+            self.refresh()
 
     def show(self, rows: list[HeadRow]) -> None:
-        """Add missing rows, update only the cells that changed."""
-        for row in rows:
-            cells = row.cells()
-            old = self._rows.get(row.head)
-            if old is None:
-                self.add_row(*cells, key=row.head)
-            elif old != cells:
-                for (column, _label, _width), new, before in zip(COLUMNS, cells, old):
-                    if new != before:
-                        self.update_cell(row.head, column, new)
-            self._rows[row.head] = cells
+        """Cache the new rows; refresh only if a row's text changed."""
+        cells = [row.cells() for row in rows]
+        if cells == self._cells:
+            return
+        grew = len(cells) != len(self._cells)
+        for i, new in enumerate(cells):
+            if i >= len(self._cells) or self._cells[i] != new:
+                self._strips.pop(i + 1, None)
+        self._cells = cells
+        self._heads = [row.head for row in rows]
+        self.cursor_row = min(self.cursor_row, max(len(cells) - 1, 0))
+        self.refresh(layout=grew)
+
+    def render_line(self, y: int) -> Strip:
+        strip = self._strips.get(y)
+        if strip is not None and strip.cell_length == self.size.width:
+            return strip
+        width = self.size.width
+        if y == 0:
+            text, style = self._line(tuple(label for _key, label, _w in COLUMNS)), self.HEADER_STYLE
+        elif y - 1 < len(self._cells):
+            text = self._line(self._cells[y - 1])
+            style = self.SELECTED_STYLE if y - 1 == self.cursor_row else self.ROW_STYLE
+        else:
+            return Strip.blank(width)
+        strip = Strip([Segment(text, style)]).adjust_cell_length(width, style)
+        self._strips[y] = strip
+        return strip
