@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 
@@ -17,3 +18,58 @@ def gpu_total_memory(index: int) -> int | None:
         return int(float(out.strip().splitlines()[0])) * 2**20  # MiB
     except (OSError, subprocess.SubprocessError, ValueError, IndexError):
         return None
+
+
+def parse_device_list(text: str | None) -> list[int] | str | None:
+    """'all' -> 'all'; '0,2' -> [0, 2]; None/'' -> None. Raises ValueError naming the bad item."""
+    if text is None or text.strip() == "":
+        return None
+    if text.strip() == "all":
+        return "all"
+    indices = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item.isdigit():
+            raise ValueError(f"{item!r} is not a device index (use e.g. 0,1 or all)")
+        indices.append(int(item))
+    if len(set(indices)) != len(indices):
+        raise ValueError(f"device {text!r} lists an index twice")
+    return indices
+
+
+def configure(gpus: list[int] | None = None, memory_growth: bool = True) -> list:
+    """Before TensorFlow touches a GPU: make only `gpus` visible and let memory grow on demand, so a
+    shared box does not have all its memory taken by one session. Returns the visible GPUs."""
+    import tensorflow as tf
+
+    physical = tf.config.list_physical_devices("GPU")
+    if gpus is not None:
+        missing = [i for i in gpus if i >= len(physical)]
+        if missing:
+            raise ValueError(f"no GPU {missing[0]}: this machine has {len(physical)} "
+                             f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')})")
+        tf.config.set_visible_devices([physical[i] for i in gpus], "GPU")
+    visible = tf.config.get_visible_devices("GPU")
+    if memory_growth:
+        for gpu in visible:
+            tf.config.experimental.set_memory_growth(gpu, True)
+    return visible
+
+
+def make_distribution(devices: list[int] | str | None):
+    """None for one device; otherwise a MirroredStrategy over the chosen GPUs (or, on a machine
+    without GPUs, over logical CPU devices: how the multi-device code is tested here)."""
+    if devices is None:
+        return None
+    import tensorflow as tf
+
+    kind = "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
+    available = [d.name for d in tf.config.list_logical_devices(kind)]
+    chosen = available if devices == "all" else []
+    for index in ([] if devices == "all" else devices):
+        if index >= len(available):
+            raise ValueError(f"no {kind} device {index}: {len(available)} available ({', '.join(available)})")
+        chosen.append(available[index])
+    if len(chosen) < 2 and devices == "all":
+        return None  # one device: nothing to mirror
+    return tf.distribute.MirroredStrategy(chosen)

@@ -7,6 +7,7 @@ applied at the next step boundary. Reports go to subscribers from the training t
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import queue
@@ -84,14 +85,25 @@ class Session:
     """
 
     def __init__(self, preset: Preset, *, base_dir: Path | None = None, report_interval: float = 0.25,
-                 report_every: int | None = None, seed: int | None = None, data=None):
-        import keras
+                 report_every: int | None = None, seed: int | None = None, data=None, distribution=None):
+        """`distribution`: a tf.distribute strategy (e.g. from devices.make_distribution) or None."""
         import tensorflow as tf
+
+        self._tf = tf
+        self._dist = distribution
+        with self._scope():
+            self._build(preset, base_dir, report_interval, report_every, seed, data)
+
+    def _scope(self):
+        return self._dist.scope() if self._dist is not None else contextlib.nullcontext()
+
+    def _build(self, preset, base_dir, report_interval, report_every, seed, data) -> None:
+        import keras
 
         from tui_mtl.data import build_data
         from tui_mtl.model import build_model
 
-        self._tf = tf
+        tf = self._tf
         self.preset = preset
         self.report_interval = report_interval
         self.report_every = report_every
@@ -115,7 +127,8 @@ class Session:
 
         loss_fns = {h.name: getattr(keras.losses, LOSS_CLASSES[h.loss])() for h in heads}
         self._ctx = StepContext(self.net, loss_fns, self._weights_var, self._scales_var,
-                                make_optimizer_factory(preset.training.optimizer), seed=seed)
+                                make_optimizer_factory(preset.training.optimizer), seed=seed,
+                                **self._distribution_hooks())
         self._metrics = {h.name: getattr(keras.metrics, METRIC_CLASSES[(h.kind, h.metric)])() for h in heads}
         # On-device accumulators: nothing leaves the device until a report is due.
         self._loss_sum = tf.Variable(tf.zeros([len(heads)]), trainable=False, name="loss_sum")
@@ -150,9 +163,41 @@ class Session:
         self._last_report_step = 0
         self.last_report: Report | None = None
 
+    # --- devices -------------------------------------------------------------------------
+
+    @property
+    def replicas(self) -> int:
+        return 1 if self._dist is None else self._dist.num_replicas_in_sync
+
+    def _distribution_hooks(self) -> dict:
+        """How the rules see the replicas: losses pre-divided by their count, sums across them."""
+        dist, tf = self._dist, self._tf
+        if dist is None:
+            return {}
+        replicas = dist.num_replicas_in_sync
+        if self.preset.training.batch_size % replicas:
+            raise PresetError(f"training.batch_size: {self.preset.training.batch_size} does not split evenly over "
+                              f"{replicas} devices; use a multiple of {replicas}")
+
+        def cross_replica_sum(value):
+            return tf.distribute.get_replica_context().all_reduce("SUM", value)
+
+        def global_forward(x, y):
+            per_replica = dist.run(lambda a, b: self._ctx.forward_losses(a, b), args=(x, y))
+            return [dist.reduce("SUM", loss, axis=None) for loss in per_replica]
+
+        return {"replica_scale": 1.0 / replicas, "cross_replica_sum": cross_replica_sum,
+                "global_forward": global_forward}
+
     # --- strategies -----------------------------------------------------------------------
 
     def _rule(self, name: str):
+        if name not in self._rules:
+            with self._scope():  # optimizers made later must live on every replica too
+                return self._new_rule(name)
+        return self._rules[name]
+
+    def _new_rule(self, name: str):
         if name not in self._rules:
             rule_name, weighting_name = parse_strategy_name(name)
             rule_cls, weighting_cls = load_update_rule(rule_name), load_weighting(weighting_name)
@@ -175,10 +220,26 @@ class Session:
         tf = self._tf
         self.trace_counts[name] = 0
 
+        dist = self._dist
+
+        def compute_summed(x, y, variant, diagnose):
+            """The rule's plan, summed over replicas (per-replica losses are pre-divided by their count)."""
+            if dist is None:
+                return rule.compute(x, y, variant, diagnose)
+
+            def replica(a, b):
+                plan = rule.compute(a, b, variant, diagnose)
+                return tf.distribute.get_replica_context().all_reduce("SUM", plan)
+
+            per_replica = dist.run(replica, args=(x, y))
+            return tf.nest.map_structure(lambda v: dist.experimental_local_results(v)[0], per_replica)
+
         def step(x, y, variant, diagnose):
             # variant and diagnose are Python values: one trace per combination, then reused
             self.trace_counts[name] += 1  # runs only while tracing
-            losses, diagnostics, applied = rule.train_step(x, y, variant, diagnose)
+            plan = compute_summed(x, y, variant, diagnose)
+            diagnostics, applied = rule.apply(x, y, plan, variant, diagnose)
+            losses = tf.stack(plan["losses"])
             # a skipped (non-finite) step adds nothing to the reported means
             self._loss_sum.assign_add(tf.where(applied, losses, tf.zeros_like(losses)))
             self._loss_count.assign_add(tf.cast(applied, tf.float32))
@@ -309,7 +370,10 @@ class Session:
 
     def next_batch(self):
         if self._iterator is None:
-            self._iterator = iter(self.data.train.skip(self.batches_drawn))
+            stream = self.data.train.skip(self.batches_drawn)
+            if self._dist is not None:  # each replica gets its slice of the global batch
+                stream = self._dist.experimental_distribute_dataset(stream)
+            self._iterator = iter(stream)
         self.batches_drawn += 1
         return next(self._iterator)
 

@@ -57,22 +57,25 @@ class Alternating(PerHeadOptimizers):
         super().reset_state()
         self._turns = 0
 
-    def train_step(self, x, y, variant, diagnose):
+    def compute(self, x, y, variant, diagnose):
         ctx = self.ctx
         name = ctx.head_names[variant]
-        variables = self.variables_of(name)
         with tf.GradientTape(persistent=diagnose or self.weighting.needs_tape) as tape:
             losses = ctx.forward_losses(x, y)
             objectives = self.weighting.objectives(losses)
-        grads = tape.gradient(objectives[variant], variables)
-        diagnostics = {}
+        plan = {"losses": losses, "grads": list(tape.gradient(objectives[variant], self.variables_of(name))),
+                "weighting": self.weighting.gradients(tape, losses, objectives)}
         if diagnose:
             trunk = ctx.net.trunk_variables
-            G = tf.stack([gradmath.flatten(tape.gradient(o, trunk)) for o in objectives])
-            diagnostics = gradmath.diagnostics(G, G[variant])
-        weighting_grads = self.weighting.gradients(tape, losses, objectives)
+            plan["per_head"] = tf.stack([gradmath.flatten(tape.gradient(o, trunk)) for o in objectives])
         del tape
-        applied, _ = self.commit(x, y, losses, list(grads),
-                                 lambda: self.head_optimizers[name].apply_gradients(zip(grads, variables)),
-                                 weighting_grads)
-        return tf.stack(losses), diagnostics, applied
+        return plan
+
+    def apply(self, x, y, plan, variant, diagnose):
+        name = self.ctx.head_names[variant]
+        variables = self.variables_of(name)
+        applied, _ = self.commit(x, y, plan["losses"], plan["grads"],
+                                 lambda: self.head_optimizers[name].apply_gradients(zip(plan["grads"], variables)),
+                                 plan["weighting"])
+        G = plan.get("per_head")
+        return (gradmath.diagnostics(G, G[variant]) if diagnose else {}), applied

@@ -2,8 +2,14 @@
 
 A strategy is an update rule (how the trunk moves) combined with a weighting (where each head's
 w_i comes from). A rule owns its optimizers and its weighting, so switching away and back resumes
-their state. `train_step` runs inside the Session's `tf.function`: only TensorFlow ops and
-variables, so that rates and weights change without retracing.
+their state. Both run inside the Session's `tf.function`: only TensorFlow ops and variables, so
+that rates and weights change without retracing.
+
+A step has two phases, so that the same code runs on one device and under `tf.distribute`:
+`compute` (once per replica: forward pass and gradients, returned as a "plan" of tensors that the
+Session sums across replicas) and `apply` (once, on the summed plan: combine, guard against
+non-finite values, move the variables). Per-replica losses are pre-divided by the replica count
+(`ctx.replica_scale`), so summed plans hold global means and global gradients.
 """
 
 from __future__ import annotations
@@ -28,6 +34,19 @@ class StepContext:
     scales: tf.Variable  # [K] loss scale multipliers s_i
     make_optimizer: object  # callable(learning_rate) -> a fresh Keras optimizer
     seed: int = 0
+    replica_scale: float = 1.0  # 1 / replicas in sync
+    # sums a per-replica value across replicas inside `compute` (identity on one device)
+    cross_replica_sum: object = None
+    # global per-head losses at the current parameters, callable from `apply` (FAMO's second pass)
+    global_forward: object = None
+
+    def summed(self, value):
+        return value if self.cross_replica_sum is None else self.cross_replica_sum(value)
+
+    def forward_global(self, x, y) -> list:
+        if self.global_forward is not None:
+            return self.global_forward(x, y)
+        return self.forward_losses(x, y)
 
     @property
     def head_names(self) -> list[str]:
@@ -38,7 +57,8 @@ class StepContext:
         return len(self.net.head_names)
 
     def forward_losses(self, x, y) -> list:
-        """Raw per-head losses L_i at the current parameters (training mode)."""
+        """Per-head losses L_i on this replica's batch (training mode). Under tf.distribute, Keras losses
+        already come divided by the replica count (`replica_scale`), so their sum is the global mean."""
         preds = self.net.model(x, training=True)
         return [self.loss_fns[name](y[name], preds[name]) for name in self.head_names]
 
@@ -73,7 +93,11 @@ class Weighting:
         self.params = take_params(type(self), params)
 
     def objectives(self, losses: list) -> list:
-        """Per-head objectives (inside the tape): what each head's gradient is taken of."""
+        """Per-head objectives (inside the tape, per replica): what each head's gradient is taken of.
+
+        Weights that depend on the losses must come from `ctx.summed(losses)` (the same on every
+        replica), and nothing is assigned here: state changes belong in `apply` and `after_step`.
+        """
         return [self.ctx.weights[i] * self.ctx.scales[i] * loss for i, loss in enumerate(losses)]
 
     def current(self) -> tf.Tensor:
@@ -81,11 +105,12 @@ class Weighting:
         return tf.convert_to_tensor(self.ctx.weights)
 
     def gradients(self, tape, losses: list, objectives: list) -> list:
-        """Gradients for the weighting's own parameters, taken from the rule's tape (before it is freed)."""
+        """Per-replica gradients for the weighting's own parameters, from the rule's tape (summed later)."""
         return []
 
     def apply(self, gradients: list, losses: list) -> None:
-        """Update the weighting's own parameters; runs only when the step is applied (all finite)."""
+        """Update the weighting's own parameters from summed gradients and global losses; runs only
+        when the step is applied (all finite)."""
 
     def after_step(self, x, y, losses: list) -> None:
         """Update state once the model has moved (loss windows, a second forward pass, ...)."""
@@ -117,8 +142,12 @@ class UpdateRule:
     def set_learning_rates(self, trunk_lr: float, head_lrs: dict) -> None:
         raise NotImplementedError
 
-    def train_step(self, x, y, variant: int, diagnose: bool):
-        """One step; returns (raw per-head losses [K] before the step, diagnostics dict, applied flag).
+    def compute(self, x, y, variant: int, diagnose: bool) -> dict:
+        """Per replica: a plan {"losses": [K], ..., "weighting": [...]} of tensors only (no None)."""
+        raise NotImplementedError
+
+    def apply(self, x, y, plan: dict, variant: int, diagnose: bool):
+        """Once, on the plan summed over replicas: move the variables; returns (diagnostics, applied).
 
         A step whose losses or gradients are not all finite is not applied (see `commit`).
         """
@@ -131,7 +160,7 @@ class UpdateRule:
         shape, for which `skipped_result` stands in when the step is skipped. Returns (applied, result).
         """
         tensors = [*losses, *checks, *weighting_grads]
-        finite = tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(t)) for t in tensors if t is not None]))
+        finite = tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(t)) for t in tensors]))
         fallback = tf.constant(0.0) if skipped_result is None else skipped_result
 
         def apply():
@@ -216,37 +245,42 @@ class PerHeadOptimizers(UpdateRule):
 class GradientSurgery(TrunkAndHeadOptimizers):
     """Rules that combine the per-head trunk gradients G [K, P] into one trunk gradient.
 
-    Heads get the gradient of their own objective; the trunk optimizer gets `combine(G)`.
-    Subclasses implement only `combine`.
+    Heads get the gradient of their own objective; the trunk optimizer gets `combine(G)`, computed
+    on the gradients summed over replicas. Subclasses implement only `combine`.
     """
 
     def combine(self, G: tf.Tensor) -> tf.Tensor:
         raise NotImplementedError
 
-    def train_step(self, x, y, variant, diagnose):
+    def compute(self, x, y, variant, diagnose):
         net, ctx = self.ctx.net, self.ctx
         with tf.GradientTape(persistent=True) as tape:
             losses = ctx.forward_losses(x, y)
             objectives = self.weighting.objectives(losses)
+        n = len(net.trunk_variables)
         trunk, heads = [], []
         for name, objective in zip(ctx.head_names, objectives):
             grads = tape.gradient(objective, [*net.trunk_variables, *net.head_variables[name]])
-            n = len(net.trunk_variables)
             trunk.append(gradmath.flatten(grads[:n]))
-            heads.append(grads[n:])
-        weighting_grads = self.weighting.gradients(tape, losses, objectives)
+            heads.append(list(grads[n:]))
+        plan = {"losses": losses, "trunk": tf.stack(trunk), "heads": heads,
+                "weighting": self.weighting.gradients(tape, losses, objectives)}
         del tape
-        G = tf.stack(trunk)
+        return plan
+
+    def apply(self, x, y, plan, variant, diagnose):
+        net = self.ctx.net
+        G = plan["trunk"]
         direction = self.combine(G)
 
         def apply_model():
             self.trunk_optimizer.apply_gradients(zip(gradmath.unflatten(direction, net.trunk_variables),
                                                      net.trunk_variables))
-            self.apply_heads(heads)
+            self.apply_heads(plan["heads"])
 
-        checks = [direction, *(g for grads in heads for g in grads)]
-        applied, _ = self.commit(x, y, losses, checks, apply_model, weighting_grads)
-        return tf.stack(losses), (gradmath.diagnostics(G, direction) if diagnose else {}), applied
+        checks = [direction, *(g for grads in plan["heads"] for g in grads)]
+        applied, _ = self.commit(x, y, plan["losses"], checks, apply_model, plan["weighting"])
+        return (gradmath.diagnostics(G, direction) if diagnose else {}), applied
 
 
 def check_choice(value, choices: tuple, what: str) -> None:

@@ -16,30 +16,33 @@ from tui_mtl.strategies.base import PerHeadOptimizers
 class Grouped(PerHeadOptimizers):
     name = "grouped"
 
-    def train_step(self, x, y, variant, diagnose):
+    def compute(self, x, y, variant, diagnose):
         ctx = self.ctx
-        trunk_vars = ctx.net.trunk_variables
         with tf.GradientTape(persistent=True) as tape:
             losses = ctx.forward_losses(x, y)
             objectives = self.weighting.objectives(losses)
-        updates = [(name, tape.gradient(objective, self.variables_of(name)))
-                   for name, objective in zip(ctx.head_names, objectives)]
-        weighting_grads = self.weighting.gradients(tape, losses, objectives)
+        grads = [list(tape.gradient(objective, self.variables_of(name)))
+                 for name, objective in zip(ctx.head_names, objectives)]
+        plan = {"losses": losses, "grads": grads, "weighting": self.weighting.gradients(tape, losses, objectives)}
         del tape
-        G = tf.stack([gradmath.flatten(grads[:len(trunk_vars)]) for _name, grads in updates])
+        return plan
+
+    def apply(self, x, y, plan, variant, diagnose):
+        trunk_vars = self.ctx.net.trunk_variables
+        n = len(trunk_vars)
+        G = tf.stack([gradmath.flatten(grads[:n]) for grads in plan["grads"]])
 
         def apply_model():
             # All gradients exist before the first optimizer writes: they are taken at the same parameters.
             steps = []
-            for name, grads in updates:
+            for name, grads in zip(self.ctx.head_names, plan["grads"]):
                 before = gradmath.flatten(trunk_vars) if diagnose else None
                 self.head_optimizers[name].apply_gradients(zip(grads, self.variables_of(name)))
                 if diagnose:  # what this optimizer actually did to the trunk
                     steps.append(before - gradmath.flatten(trunk_vars))
             return tf.stack(steps) if diagnose else None
 
-        checks = [g for _name, grads in updates for g in grads]
-        applied, steps = self.commit(x, y, losses, checks, apply_model, weighting_grads,
+        checks = [g for grads in plan["grads"] for g in grads]
+        applied, steps = self.commit(x, y, plan["losses"], checks, apply_model, plan["weighting"],
                                      skipped_result=tf.zeros_like(G) if diagnose else None)
-        diagnostics = gradmath.diagnostics(G, parts=steps) if diagnose else {}
-        return tf.stack(losses), diagnostics, applied
+        return (gradmath.diagnostics(G, parts=steps) if diagnose else {}), applied

@@ -16,7 +16,7 @@ from tui_mtl.strategies.base import TrunkAndHeadOptimizers
 class Summed(TrunkAndHeadOptimizers):
     name = "summed"
 
-    def train_step(self, x, y, variant, diagnose):
+    def compute(self, x, y, variant, diagnose):
         net, ctx = self.ctx.net, self.ctx
         # The per-head gradients cost K more backward passes: only on diagnostic steps.
         with tf.GradientTape(persistent=diagnose or self.weighting.needs_tape) as tape:
@@ -25,17 +25,22 @@ class Summed(TrunkAndHeadOptimizers):
             total = tf.add_n(objectives)
         head_vars = [net.head_variables[name] for name in ctx.head_names]
         grads = tape.gradient(total, [net.trunk_variables, *head_vars])
-        diagnostics = {}
+        plan = {"losses": losses, "trunk": list(grads[0]), "heads": [list(g) for g in grads[1:]],
+                "weighting": self.weighting.gradients(tape, losses, objectives)}
         if diagnose:
-            G = tf.stack([gradmath.flatten(tape.gradient(o, net.trunk_variables)) for o in objectives])
-            diagnostics = gradmath.diagnostics(G, gradmath.flatten(grads[0]))
-        weighting_grads = self.weighting.gradients(tape, losses, objectives)
+            plan["per_head"] = tf.stack([gradmath.flatten(tape.gradient(o, net.trunk_variables))
+                                         for o in objectives])
         del tape
+        return plan
+
+    def apply(self, x, y, plan, variant, diagnose):
+        net = self.ctx.net
 
         def apply_model():
-            self.trunk_optimizer.apply_gradients(zip(grads[0], net.trunk_variables))
-            self.apply_heads(grads[1:])
+            self.trunk_optimizer.apply_gradients(zip(plan["trunk"], net.trunk_variables))
+            self.apply_heads(plan["heads"])
 
-        checks = [g for group in grads for g in group]
-        applied, _ = self.commit(x, y, losses, checks, apply_model, weighting_grads)
-        return tf.stack(losses), diagnostics, applied
+        checks = [*plan["trunk"], *(g for group in plan["heads"] for g in group)]
+        applied, _ = self.commit(x, y, plan["losses"], checks, apply_model, plan["weighting"])
+        diagnostics = gradmath.diagnostics(plan["per_head"], gradmath.flatten(plan["trunk"])) if diagnose else {}
+        return diagnostics, applied

@@ -31,22 +31,28 @@ class FAMO(Weighting):
         self.optimizer = built_optimizer(ctx.make_optimizer, float(self.params["lr"]), [self.logits])
 
     def _scaled(self, losses):
-        return [self.ctx.scales[i] * loss + FLOOR for i, loss in enumerate(losses)]
+        return [self.ctx.scales[i] * losses[i] + FLOOR for i in range(self.ctx.k)]
+
+    def _weights(self, global_losses) -> tf.Tensor:
+        z = tf.nn.softmax(self.logits)
+        inverse = z / tf.stack(self._scaled(global_losses))
+        return inverse / tf.reduce_sum(inverse)  # z_i / (c L_i)
 
     def objectives(self, losses):
-        scaled = self._scaled(losses)
-        z = tf.nn.softmax(self.logits)
-        inverse = tf.stop_gradient(tf.stack([z[i] / s for i, s in enumerate(scaled)]))
-        w = inverse / tf.reduce_sum(inverse)  # z_i / (c L_i)
-        self.w.assign(w * tf.stack([self.ctx.scales[i] for i in range(self.ctx.k)]))
-        return [w[i] * s for i, s in enumerate(scaled)]
+        # the weights come from the global losses, the same on every replica
+        w = tf.stop_gradient(self._weights(self.ctx.summed(tf.stack(losses))))
+        return [w[i] * self.ctx.scales[i] * loss for i, loss in enumerate(losses)]
 
     def current(self):
         return tf.convert_to_tensor(self.w)
 
+    def apply(self, gradients, losses):
+        scales = tf.stack([self.ctx.scales[i] for i in range(self.ctx.k)])
+        self.w.assign(self._weights(tf.stack(losses)) * scales)
+
     def after_step(self, x, y, losses):
         before = tf.stack(self._scaled(losses))
-        after = tf.stack(self._scaled(self.ctx.forward_losses(x, y)))
+        after = tf.stack(self._scaled(self.ctx.forward_global(x, y)))
         delta = tf.math.log(before) - tf.math.log(after)
         grad = famo_logit_gradient(tf.convert_to_tensor(self.logits), delta, float(self.params["gamma"]))
         self.optimizer.apply_gradients([(grad, self.logits)])

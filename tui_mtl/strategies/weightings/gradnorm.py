@@ -42,10 +42,11 @@ class GradNorm(Weighting):
         return tf.convert_to_tensor(self.w)
 
     def gradients(self, tape, losses, objectives):
-        return [tf.stack([tf.norm(tape.gradient(o, self.shared)) for o in objectives])]
+        # each head's gradient on the shared layer; their norms are taken once summed over replicas
+        return [tape.gradient(o, self.shared) for o in objectives]
 
     def apply(self, gradients, losses):
-        norms = gradients[0]
+        norms = tf.stack([tf.norm(g) for g in gradients])
         raw = tf.stack([self.ctx.scales[i] * loss for i, loss in enumerate(losses)])
         first = tf.reduce_all(tf.equal(self.initial_losses, 0.0))
         self.initial_losses.assign(tf.where(first, raw, self.initial_losses))

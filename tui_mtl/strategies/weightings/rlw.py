@@ -1,4 +1,5 @@
-"""Random loss weighting (Lin et al. 2021, RLW): w = K softmax(e), e ~ N(0, 1) drawn every step."""
+"""Random loss weighting (Lin et al. 2021, RLW): w = K softmax(e), e ~ N(0, 1) drawn every step
+(after each step, for the next; the first step uses w = 1)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,12 @@ class RandomWeighting(Weighting):
         self.w = tf.Variable(tf.ones([ctx.k]), trainable=False, name="random_weights")
 
     def objectives(self, losses):
+        return [self.w[i] * self.ctx.scales[i] * loss for i, loss in enumerate(losses)]
+
+    def after_step(self, x, y, losses):
+        # the next step's draw, made once (not per replica) so every replica uses the same weights
         k = self.ctx.k
         self.w.assign(float(k) * tf.nn.softmax(tf.random.normal([k])))
-        return [self.w[i] * self.ctx.scales[i] * loss for i, loss in enumerate(losses)]
 
     def current(self):
         return tf.convert_to_tensor(self.w)

@@ -22,7 +22,9 @@ class Uncertainty(Weighting):
         self.optimizer = built_optimizer(ctx.make_optimizer, float(self.params["lr"]), [self.log_vars])
 
     def objectives(self, losses):
-        return [0.5 * (tf.exp(-self.log_vars[i]) * self.ctx.scales[i] * loss + self.log_vars[i])
+        # losses arrive divided by the replica count; so must the s_i term, for the sum to be right
+        r = self.ctx.replica_scale
+        return [0.5 * (tf.exp(-self.log_vars[i]) * self.ctx.scales[i] * loss + r * self.log_vars[i])
                 for i, loss in enumerate(losses)]
 
     def current(self):
