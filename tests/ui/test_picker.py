@@ -33,7 +33,7 @@ async def test_picker_lists_presets_with_errors_and_opens_one():
         broken = names.index("broken")
         picker.query_one("#preset-list").highlighted = broken
         await pilot.pause()
-        detail = str(picker.query_one("#preset-detail").render())
+        detail = picker.detail_text
         assert "cannot be used" in detail and "model.trunk" in detail  # the field is named
         await press(app, "enter")
         await asyncio.sleep(0.1)
@@ -42,11 +42,11 @@ async def test_picker_lists_presets_with_errors_and_opens_one():
         notoml = names.index("notoml")
         picker.query_one("#preset-list").highlighted = notoml
         await pilot.pause()
-        assert "not valid TOML" in str(picker.query_one("#preset-detail").render())
+        assert "not valid TOML" in picker.detail_text
 
         picker.query_one("#preset-list").highlighted = names.index("quickstart")
         await pilot.pause()
-        detail = str(picker.query_one("#preset-detail").render())
+        detail = picker.detail_text
         assert "18,021" in detail and "shape" in detail and "shipped" in detail
         await press(app, "enter")
         await wait_until(lambda: isinstance(app.screen, DashboardScreen), what="dashboard")

@@ -46,6 +46,7 @@ class TuiMtlApp(App[int]):
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [
         Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 

@@ -82,22 +82,41 @@ def data_text(preset: Preset) -> str:
     return f"{preset.data.source}" + (f" ({params})" if params else "")
 
 
-def describe(preset: Preset) -> str:
-    """Multi-line Rich markup for the picker's detail pane."""
-    from rich.markup import escape
-
+def summary_rows(preset: Preset) -> list[tuple[str, str]]:
     t = preset.training
-    lines = [
-        f"[b]{escape(preset.name)}[/b]",
-        escape(preset.description) if preset.description else "[dim](no description)[/dim]",
-        "",
-        f"[b]input[/b]     {' × '.join(str(d) for d in preset.model.input_shape)}",
-        f"[b]trunk[/b]     {escape(trunk_text(preset))}",
-        f"[b]heads[/b]     " + "\n           ".join(escape(line) for line in head_lines(preset)),
-        f"[b]params[/b]    {count_params(preset):,}",
-        f"[b]data[/b]      {escape(data_text(preset))}",
-        f"[b]training[/b]  {t.steps:,} steps, batch {t.batch_size}, {t.optimizer.name}, "
-        f"trunk lr {t.trunk_learning_rate:g}, validate every {t.validate_every}",
-        f"[b]strategy[/b]  {escape(preset.strategy.name)}",
+    return [
+        ("input", " × ".join(str(d) for d in preset.model.input_shape)),
+        ("trunk", trunk_text(preset)),
+        ("heads", "\n".join(head_lines(preset))),
+        ("params", f"{count_params(preset):,}"),
+        ("data", data_text(preset)),
+        ("training", f"{t.steps:,} steps, batch {t.batch_size}, {t.optimizer.name}, "
+                     f"trunk lr {t.trunk_learning_rate:g}, validate every {t.validate_every}"),
+        ("strategy", preset.strategy.name),
     ]
+
+
+def describe(preset: Preset) -> str:
+    """Plain text: the name, the description and the summary rows."""
+    lines = [preset.name, preset.description or "(no description)", ""]
+    lines += [f"{label:<9} {value}" for label, value in summary_rows(preset)]
     return "\n".join(lines)
+
+
+def describe_renderable(preset: Preset, footer: str = ""):
+    """The picker's detail pane: labels in one column, values wrapping in the other."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    for label, value in summary_rows(preset):
+        table.add_row(label, value)
+    parts = [Text(preset.name, style="bold"),
+             Text(preset.description or "(no description)", style="" if preset.description else "dim"),
+             Text(""), table]
+    if footer:
+        parts += [Text(""), Text(footer, style="dim")]
+    return Group(*parts)

@@ -17,7 +17,7 @@ from textual.widgets.option_list import Option
 
 from tui_mtl.errors import PresetError
 from tui_mtl.presets import Preset, preset_files, read_preset
-from tui_mtl.ui.summary import describe
+from tui_mtl.ui.summary import describe, describe_renderable
 
 
 @dataclass(frozen=True)
@@ -85,14 +85,18 @@ class PickerScreen(Screen[None]):
     def _show(self, index: int | None) -> None:
         detail = self.query_one("#preset-detail", Static)
         if index is None or not (0 <= index < len(self.entries)):
+            self.detail_text = ""
             detail.update("")
             return
         entry = self.entries[index]
-        where = f"\n\n[dim]{escape(str(entry.path))} ({entry.origin})[/dim]"
+        where = f"{entry.path} ({entry.origin})"
         if entry.error:
-            detail.update(f"[b red]{escape(entry.name)}: cannot be used[/b red]\n\n{escape(entry.error)}{where}")
+            self.detail_text = f"{entry.name}: cannot be used\n\n{entry.error}\n\n{where}"
+            detail.update(f"[b red]{escape(entry.name)}: cannot be used[/b red]\n\n{escape(entry.error)}"
+                          f"\n\n[dim]{escape(where)}[/dim]")
         else:
-            detail.update(describe(entry.preset) + where)
+            self.detail_text = describe(entry.preset) + "\n\n" + where
+            detail.update(describe_renderable(entry.preset, where))
 
     @on(OptionList.OptionHighlighted)
     def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
