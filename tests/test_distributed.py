@@ -55,3 +55,38 @@ def test_device_lists_parse_and_bad_ones_are_named():
         parse_device_list("0,x")
     with pytest.raises(ValueError, match="twice"):
         parse_device_list("1,1")
+
+
+def test_bf16_computes_in_bfloat16_with_float32_outputs_and_trains():
+    import keras
+    import numpy as np
+
+    from tests.conftest import tiny_preset
+    from tui_mtl.engine import Session
+
+    session = Session(tiny_preset(), mixed_precision="bf16")
+    trunk_dense = session.model.get_layer("trunk_2_dense")
+    assert trunk_dense.compute_dtype == "bfloat16" and trunk_dense.variable_dtype == "float32"
+    outputs = session.model(np.zeros((2, 8, 8, 1), "float32"))
+    assert all(out.dtype == "float32" for out in outputs.values())
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is left as it was
+    first = session.validate()[0]
+    session.run(60)
+    assert session.validate()[0]["shape"] < first["shape"]
+
+
+@pytest.mark.parametrize("flags,fragment", [
+    (["--devices", "x"], "'x' is not a device index"),
+    (["--devices", "0,1"], "no CPU device 1"),  # this machine: one CPU device, no GPU
+    (["--gpus", "3"], "no GPU 3"),
+    (["--mixed-precision", "fp16"], "invalid choice: 'fp16'"),
+])
+def test_bad_device_options_exit_2_with_one_line(tmp_path, flags, fragment):
+    from tests.conftest import tiny_preset
+
+    preset = tmp_path / "tiny.toml"
+    preset.write_text(tiny_preset().to_toml())
+    done = subprocess.run([sys.executable, "-m", "tui_mtl", "run", str(preset), "--steps", "2", "--no-record",
+                           *flags], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert fragment in done.stderr and "Traceback" not in done.stderr

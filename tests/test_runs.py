@@ -156,3 +156,22 @@ def test_cli_run_resume_and_export(tmp_path):
 
     missing = run_cli("resume", "no-such-run", "--runs-dir", str(runs))
     assert missing.returncode == 2 and "no run 'no-such-run'" in missing.stderr
+
+
+def test_a_run_folder_keeps_finding_a_relative_npz_file(tmp_path):
+    """The preset copied into the run folder names the data file absolutely, so resume finds it."""
+    data_dir = tmp_path / "project"
+    data_dir.mkdir()
+    rng = np.random.default_rng(0)
+    np.savez(data_dir / "data.npz", x=rng.normal(size=(64, 8, 8, 1)).astype("float32"),
+             size=rng.normal(size=64).astype("float32"))
+    preset = tiny_preset(data={"source": "npz", "params": {"path": "data.npz"}, "shuffle": False},
+                         model={"heads": [{"name": "size", "kind": "regression"}]})
+    (data_dir / "mine.toml").write_text(preset.to_toml())
+    runs = tmp_path / "runs"
+    first = run_cli("run", str(data_dir / "mine.toml"), "--steps", "3", "--runs-dir", str(runs), "--quiet")
+    assert first.returncode == 0, first.stderr
+    (run,) = runs.iterdir()
+    assert read_preset(run / "preset.toml").data.params["path"] == str((data_dir / "data.npz").resolve())
+    resumed = run_cli("resume", str(run), "--steps", "2", "--quiet")
+    assert resumed.returncode == 0, resumed.stderr

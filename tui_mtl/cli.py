@@ -85,7 +85,41 @@ def _run_parser() -> argparse.ArgumentParser:
     parser.add_argument("--metrics-out", metavar="FILE", help="write one row per report: .csv or .jsonl")
     parser.add_argument("--quiet", action="store_true", help="print only the final table")
     _add_run_folder_options(parser)
+    _add_device_options(parser)
     return parser
+
+
+def _add_device_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("devices")
+    group.add_argument("--gpus", help="GPUs this session may see, e.g. 0,2 (default: all that "
+                                      "CUDA_VISIBLE_DEVICES allows)")
+    group.add_argument("--devices", help="train on several devices at once: `all` or indices among the "
+                                         "visible ones, e.g. 0,1 (tf.distribute.MirroredStrategy)")
+    group.add_argument("--mixed-precision", choices=("bf16", "off"), default="off",
+                       help="compute in bfloat16 with float32 variables and outputs (default off)")
+    group.add_argument("--no-memory-growth", action="store_true",
+                       help="let TensorFlow take all GPU memory up front (default: grow on demand, "
+                            "so a shared box keeps its memory)")
+
+
+def _session_options(args: argparse.Namespace) -> dict:
+    """Configure devices (before TensorFlow touches a GPU) and return the Session's device options."""
+    from tui_mtl import devices
+
+    try:
+        gpus = devices.parse_device_list(args.gpus)
+        chosen = devices.parse_device_list(args.devices)
+    except ValueError as err:
+        raise UsageError(f"--gpus/--devices: {err}") from None
+    if gpus == "all":
+        gpus = None
+    _quiet_tensorflow_import()
+    try:
+        devices.configure(gpus, memory_growth=not args.no_memory_growth)
+        distribution = devices.make_distribution(chosen)
+    except (ValueError, RuntimeError) as err:
+        raise UsageError(f"--gpus/--devices: {err}") from None
+    return {"distribution": distribution, "mixed_precision": args.mixed_precision}
 
 
 def _add_run_folder_options(parser: argparse.ArgumentParser) -> None:
@@ -104,6 +138,7 @@ def _resume_parser() -> argparse.ArgumentParser:
     parser.add_argument("--runs-dir", help="where to look for run names (default: the user's state dir)")
     parser.add_argument("--checkpoint-every", type=int, metavar="N", help="also checkpoint every N steps")
     parser.add_argument("--quiet", action="store_true", help="print only the final table")
+    _add_device_options(parser)
     return parser
 
 
@@ -130,6 +165,7 @@ def _compare_parser() -> argparse.ArgumentParser:
                         help="every branch's reports, one row per step reported: .csv or .jsonl; "
                              "columns are named BRANCH:COLUMN")
     parser.add_argument("--quiet", action="store_true", help="print only the final table")
+    _add_device_options(parser)
     return parser
 
 
@@ -280,7 +316,8 @@ def summary_table(session) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     preset_path = find_preset_path(args.preset)
-    preset = read_preset(preset_path)
+    # absolute data paths: the copy in the run folder must still find the files on resume
+    preset = read_preset(preset_path).with_absolute_paths(preset_path.parent)
     if args.steps is not None and args.steps <= 0:
         raise UsageError(f"--steps must be a positive number of steps, got {args.steps}")
     if args.seed is not None:
@@ -309,10 +346,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UsageError(f"--strategy: {err}") from None
     writer = MetricsWriter(args.metrics_out) if args.metrics_out else None
 
-    _quiet_tensorflow_import()
+    options = _session_options(args)
     from tui_mtl.engine import Session
 
-    session = Session(preset, base_dir=preset_path.parent, report_interval=0.25)
+    session = Session(preset, base_dir=preset_path.parent, report_interval=0.25, **options)
     recorder = None
     if not args.no_record:
         recorder = _open_recorder(session, _make_run_dir(preset.name, args.runs_dir), args.checkpoint_every)
@@ -383,10 +420,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
     preset = read_preset(run_dir / "preset.toml")
     if args.steps is not None and args.steps <= 0:
         raise UsageError(f"--steps must be a positive number of steps, got {args.steps}")
-    _quiet_tensorflow_import()
+    options = _session_options(args)
     from tui_mtl.engine import Session
 
-    session = Session(preset, base_dir=run_dir, report_interval=0.25)
+    session = Session(preset, base_dir=run_dir, report_interval=0.25, **options)
     session.load_checkpoint(checkpoint_file)
     recorder = _open_recorder(session, run_dir, args.checkpoint_every)
     if not args.quiet:
@@ -483,10 +520,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
             raise UsageError(f"--strategies: {err}") from None
     writer = MetricsWriter(args.metrics_out) if args.metrics_out else None
 
-    _quiet_tensorflow_import()
+    options = _session_options(args)
     from tui_mtl.engine import Session
 
-    session = Session(preset, base_dir=preset_path.parent, report_interval=0.5)
+    session = Session(preset, base_dir=preset_path.parent, report_interval=0.5, **options)
     heads = preset.model.head_names
     steps = args.steps or preset.training.steps
     if args.warmup:

@@ -123,7 +123,8 @@ class Comparison:
         branches = {}
         for name, spec in zip(names, specs):
             branch = Session(preset, data=parent.data, report_interval=parent.report_interval,
-                             report_every=parent.report_every)
+                             report_every=parent.report_every, distribution=parent._dist,
+                             mixed_precision=parent.mixed_precision)
             branch.copy_state_from(parent)
             branch.set_strategy(spec.strategy)
             for head, rate in spec.lr.items():
@@ -257,6 +258,12 @@ class Comparison:
                 if self._report_due():
                     self._publish(RUNNING)
         except Exception as err:
+            from tui_mtl.engine import DeviceMemoryError, out_of_memory_message, tf_errors
+
+            if isinstance(err, tf_errors().ResourceExhaustedError):
+                message = out_of_memory_message(err)
+                self._publish(ERROR, message=message)
+                raise DeviceMemoryError(message) from None
             self._publish(ERROR, message=f"{type(err).__name__}: {err}")
             raise
         finally:

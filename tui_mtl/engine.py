@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from tui_mtl.errors import CommandError, PresetError
+from tui_mtl.errors import CommandError, PresetError, TuiMtlError
 from tui_mtl.history import History
 from tui_mtl.presets import Preset
 from tui_mtl.reports import ERROR, FINISHED, PAUSED, RUNNING, STOPPED, Event, Report, frozen
@@ -78,6 +78,22 @@ def check_weight(value, what: str) -> float:
     return number
 
 
+class DeviceMemoryError(TuiMtlError):
+    """The device ran out of memory; the message says what to make smaller."""
+
+
+def tf_errors():
+    import tensorflow as tf
+
+    return tf.errors
+
+
+def out_of_memory_message(err) -> str:
+    first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+    return ("the device ran out of memory; try a smaller training.batch_size, a smaller model, fewer "
+            f"fork branches, or --mixed-precision bf16 ({first})")
+
+
 class Session:
     """One model trained under switchable strategies.
 
@@ -85,12 +101,18 @@ class Session:
     """
 
     def __init__(self, preset: Preset, *, base_dir: Path | None = None, report_interval: float = 0.25,
-                 report_every: int | None = None, seed: int | None = None, data=None, distribution=None):
-        """`distribution`: a tf.distribute strategy (e.g. from devices.make_distribution) or None."""
+                 report_every: int | None = None, seed: int | None = None, data=None, distribution=None,
+                 mixed_precision: str = "off"):
+        """`distribution`: a tf.distribute strategy (e.g. from devices.make_distribution) or None;
+        `mixed_precision`: "off" or "bf16"."""
         import tensorflow as tf
 
         self._tf = tf
         self._dist = distribution
+        if mixed_precision not in ("off", "bf16"):
+            raise CommandError(f"mixed precision {mixed_precision!r}: use bf16 or off (fp16 needs loss scaling, "
+                               f"which tui-mtl does not do yet)")
+        self.mixed_precision = mixed_precision
         with self._scope():
             self._build(preset, base_dir, report_interval, report_every, seed, data)
 
@@ -109,7 +131,7 @@ class Session:
         self.report_every = report_every
         self.head_names = preset.model.head_names
         seed = preset.data.seed if seed is None else seed
-        self.net = build_model(preset.model, seed=seed)
+        self.net = build_model(preset.model, seed=seed, mixed_precision=self.mixed_precision)
         self.model = self.net.model
         self.data = data if data is not None else build_data(preset, base_dir)
         self._iterator = None  # created on the first step: a branch of a comparison never needs one
@@ -461,6 +483,10 @@ class Session:
                 self.step()
                 if self._report_due() or self._fault:
                     self._publish(PAUSED if self._paused else RUNNING)
+        except tf_errors().ResourceExhaustedError as err:
+            message = out_of_memory_message(err)
+            self._publish(ERROR, message=message)
+            raise DeviceMemoryError(message) from None
         except Exception as err:  # reported, then re-raised for the caller
             self._publish(ERROR, message=f"{type(err).__name__}: {err}")
             raise

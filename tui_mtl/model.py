@@ -55,14 +55,31 @@ def _head_layers(head: HeadSpec) -> list:
     layers = [keras.layers.Dense(units, activation="relu", name=f"{head.name}_hidden_{i}")
               for i, units in enumerate(head.hidden)]
     # The output layer carries the head's name so the model's outputs are keyed by head.
-    layers.append(keras.layers.Dense(head.units, activation=OUTPUT_ACTIVATION[head.kind], name=head.name))
+    # float32 outputs whatever the compute dtype: losses and softmax stay accurate under mixed precision
+    layers.append(keras.layers.Dense(head.units, activation=OUTPUT_ACTIVATION[head.kind], name=head.name,
+                                     dtype="float32"))
     return layers
 
 
-def build_model(spec: ModelSpec, seed: int | None = None) -> MultiHeadModel:
-    """Functional model with one named output per head; `seed` makes the initial weights repeatable."""
+MIXED_POLICIES = {"bf16": "mixed_bfloat16", "off": "float32"}
+
+
+def build_model(spec: ModelSpec, seed: int | None = None, mixed_precision: str = "off") -> MultiHeadModel:
+    """Functional model with one named output per head; `seed` makes the initial weights repeatable.
+
+    `mixed_precision="bf16"` computes the trunk and hidden layers in bfloat16 (variables stay float32).
+    """
     if seed is not None:
         keras.utils.set_random_seed(seed)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(MIXED_POLICIES[mixed_precision])
+    try:
+        return _build(spec)
+    finally:  # the policy is global in Keras: leave it as it was for whatever builds next
+        keras.config.set_dtype_policy(previous)
+
+
+def _build(spec: ModelSpec) -> MultiHeadModel:
     inputs = keras.Input(shape=tuple(spec.input_shape), name="image")
     x = inputs
     trunk_layers = [_trunk_layer(layer, i) for i, layer in enumerate(spec.trunk)]

@@ -375,6 +375,17 @@ class Preset(_Strict):
                                  f"set target = ... to pick one)")
         return self
 
+    def with_absolute_paths(self, base_dir: Path) -> "Preset":
+        """The same preset with its data files' paths made absolute (relative ones are relative to
+        `base_dir`, the preset file's folder), so a copy saved elsewhere (a run folder) still finds them."""
+        key = {"npz": "path", "csv_images": "csv"}.get(self.data.source)
+        if key is None or key not in self.data.params:
+            return self
+        path = Path(self.data.params[key]).expanduser()
+        if path.is_absolute():
+            return self
+        return self.with_changes(data={"params": {key: str((Path(base_dir) / path).resolve())}})
+
     def with_changes(self, **changes: Any) -> "Preset":
         """A validated copy with nested changes, e.g. with_changes(name="x", strategy={"name": "grouped"})."""
         data = self.model_dump(mode="json")
