@@ -71,3 +71,37 @@ def test_a_skipped_step_changes_no_variable():
     assert all(np.array_equal(a, b) for a, b in zip(before, after))
     message = next(r.message for r in reports if r.message)
     assert "non-finite value in a gradient at step 3" in message
+
+
+def test_sigterm_and_sighup_stop_a_headless_run_cleanly_with_a_checkpoint(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tui_mtl import checkpoint
+
+    preset = tmp_path / "tiny.toml"
+    preset.write_text(tiny_preset().to_toml())
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        runs = tmp_path / f"runs-{sig.name}"
+        proc = subprocess.Popen([sys.executable, "-m", "tui_mtl", "run", str(preset), "--steps", "1000000",
+                                 "--runs-dir", str(runs)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        try:
+            for line in proc.stdout:  # wait until it trains
+                if line.startswith("step "):
+                    break
+            sent = time.time()
+            proc.send_signal(sig)
+            out, err = proc.communicate(timeout=30)
+            took = time.time() - sent
+        finally:
+            proc.kill()
+        assert proc.returncode == 0, err
+        assert f"{sig.name}: stopping at the next step" in err
+        assert took < 10  # the final checkpoint and table included; most of it is the validation table
+        (run,) = runs.iterdir()
+        meta = checkpoint.read_meta(run / "checkpoint.npz")
+        assert 0 < meta["step"] < 1000000
+        assert "run folder:" in out

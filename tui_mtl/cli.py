@@ -395,10 +395,36 @@ def _open_recorder(session, run_dir: Path, checkpoint_every: int | None):
     return RunRecorder(run_dir, session, checkpoint_every=checkpoint_every)
 
 
+@contextlib.contextmanager
+def stop_on_signals(target):
+    """ctrl+c, SIGTERM and SIGHUP (a dropped SSH connection) stop `target` at the next step boundary,
+    so the metrics are flushed and the checkpoint is written; a second signal stops at once."""
+    import signal
+
+    wanted = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {sig: signal.getsignal(sig) for sig in wanted}
+
+    def handler(signum, _frame):
+        name = signal.Signals(signum).name
+        print(f"{name}: stopping at the next step (send it again to stop at once)", file=sys.stderr, flush=True)
+        target.stop()
+        for sig in wanted:
+            signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
+
+    for sig in wanted:
+        signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 def _train(session, steps: int, writer, recorder):
     """Run, and whatever happens, flush the metrics and leave a checkpoint of the last good step."""
     try:
-        return session.run(steps)
+        with stop_on_signals(session):
+            return session.run(steps)
     except KeyboardInterrupt:
         session.stop()
         print("interrupted", file=sys.stderr)
@@ -548,7 +574,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     comparison.subscribe(on_reports)
     try:
-        comparison.run(steps)
+        with stop_on_signals(comparison):
+            comparison.run(steps)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
     finally:
