@@ -33,7 +33,7 @@ def _check(value, what: str, allow_zero: bool = False) -> float:
 class FakeSession:
     def __init__(self, preset, *, prefill: int = 0, step_delay: float = 0.005, report_every: int = 20,
                  speed: float = 200.0, fail_at: int | None = None, nan_at: int | None = None,
-                 events_at: dict | None = None, start_paused: bool = False):
+                 events_at: dict | None = None, start_paused: bool = False, fault_at: int | None = None):
         self.preset = preset
         self.head_names = preset.model.head_names
         self.learning_rates = {TRUNK: preset.training.trunk_learning_rate,
@@ -49,6 +49,8 @@ class FakeSession:
         self.speed = speed
         self.fail_at = fail_at
         self.nan_at = nan_at
+        self.fault_at = fault_at  # like the engine on a non-finite step: skip it, pause, say why
+        self._fault = None
         self.runs = 0
         self.commands_applied: list[str] = []
         self._progress = {h: 0.0 for h in self.head_names}  # integrated "learning" per head
@@ -248,6 +250,11 @@ class FakeSession:
                 self._step()
                 if self.fail_at is not None and self.step_count >= self.fail_at:
                     raise RuntimeError(f"boom at step {self.step_count}")
+                if self.fault_at is not None and self.step_count == self.fault_at:
+                    self._fault = (f"non-finite value in head 'shape' (loss nan) at step {self.step_count}: "
+                                   "the step was not applied and training is paused")
+                    self._paused = True
+                    self._note("nonfinite", f"step {self.step_count} skipped: non-finite shape")
                 if self._val is not None or self._pending_events or self.step_count % self.report_every == 0:
                     self._publish(RUNNING)
         except Exception as err:
@@ -260,6 +267,7 @@ class FakeSession:
         return self._publish(state)
 
     def _publish(self, state: str, message: str | None = None) -> Report:
+        message, self._fault = message or self._fault, None
         previous = self.last_report
         train = dict(previous.train_loss) if previous else {}
         total = previous.total_loss if previous else None

@@ -292,6 +292,21 @@ async def test_non_finite_loss_pauses_with_error():
         await wait_until(lambda: dash.session.paused, what="paused by the UI")
 
 
+async def test_engine_fault_pause_shows_error_and_resumes():
+    app = make_app(fault_at=40)
+    async with app.run_test(size=SIZE):
+        dash = app.dashboard
+        await wait_until(lambda: dash.state == "error", what="error state")
+        assert "non-finite value in head 'shape'" in dash.error
+        assert "ERROR" in str(app.screen.query_one("#state").render())
+        assert dash.session.paused
+        step = dash.session.step_count
+        await press(app, "space")  # resume clears the error
+        await wait_until(lambda: dash.session.step_count > step and dash.state == "running", what="resumed")
+        assert dash.error is None
+        assert any(e.kind == "nonfinite" for e in dash.session.history.markers())
+
+
 async def test_finished_run_can_continue():
     app = make_app(step_delay=0)
     async with app.run_test(size=SIZE):

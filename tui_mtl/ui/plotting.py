@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-MARKER_TAGS = {"strategy": "", "lr": "lr", "weight": "w", "scale": "×", "reset": "reset"}
+MARKER_TAGS = {"strategy": "", "lr": "lr", "weight": "w", "scale": "×", "reset": "reset", "nonfinite": "NaN"}
 HIDDEN_EVENT_KINDS = {"pause", "resume"}  # not a change of the training, so no vertical line
 
 

@@ -77,6 +77,7 @@ class DashboardScreen(Screen[None]):
         self.pending_weight: dict[str, float] = {}
         self.pending_scale: dict[str, float] = {}
         self._want_paused = False
+        self._fault_pause = False  # paused because of a fault: resuming clears the error
 
         # Worker <-> UI plumbing.
         self._queue_lock = threading.Lock()
@@ -237,11 +238,19 @@ class DashboardScreen(Screen[None]):
             self.state = "error"
             self.error = report.message or "training failed"
             return
+        if report.message and report.state in ("paused", "running"):
+            # The engine paused itself (e.g. a non-finite loss: the step was skipped); say why.
+            self.state = "error"
+            self.error = report.message
+            self._want_paused = True
+            self._fault_pause = True
+            return
         bad = {h: v for h, v in report.train_loss.items() if not math.isfinite(v)}
-        if bad and self.state != "error":
+        if bad and self.state != "error":  # an engine that does not check: pause it ourselves
             head, value = next(iter(bad.items()))
             self.session.pause()
             self._want_paused = True
+            self._fault_pause = True
             self.state = "error"
             self.error = (f"Non-finite loss: {head} = {value} at step {report.step}. Training is paused. "
                           "Lower a rate (e, [) and resume (space), or restart (r).")
@@ -368,7 +377,8 @@ class DashboardScreen(Screen[None]):
         if self._want_paused:
             if self._command("resume"):
                 self._want_paused = False
-                if self.error and self.error.startswith("Non-finite"):
+                if self._fault_pause:
+                    self._fault_pause = False
                     self.error = None
                     self.state = "running"
         elif self._command("pause"):
