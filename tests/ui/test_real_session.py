@@ -57,3 +57,20 @@ async def test_real_session_trains_and_obeys_keys(tmp_path):
     await wait_until(lambda: not session._running, timeout=10, what="run() returned at a step boundary")
     run_dirs = list((tmp_path / "runs").iterdir())
     assert len(run_dirs) == 1
+
+
+async def test_real_nan_pauses_with_the_engines_message(tmp_path):
+    """A huge learning rate makes the loss non-finite: the dashboard shows the error, training pauses."""
+    from tui_mtl.presets import load_preset
+    from tui_mtl.ui.app import TuiMtlApp
+
+    preset = load_preset("quickstart").with_changes(
+        training={"trunk_learning_rate": 1e12}, model={"heads": [
+            {**h, "learning_rate": 1e12} for h in load_preset("quickstart").model.model_dump(mode="json")["heads"]]})
+    app = TuiMtlApp(preset, None, runs_root=tmp_path / "runs")
+    async with app.run_test(size=(120, 40)):
+        dash = app.dashboard
+        await wait_until(lambda: dash.state == "error", timeout=120, what="the error state")
+        assert "non-finite" in dash.error.lower()
+        await wait_until(lambda: dash.session.paused, timeout=10, what="paused")
+        await press(app, "q")
