@@ -185,6 +185,12 @@ class PlotData:
         return not self.train[0] and not self.val[0]
 
 
+def reduce(snapshot: dict, width: int) -> dict:
+    """A snapshot downsampled to ~2 points per column (`prepare` of the result does no more work)."""
+    buckets = max(8, 2 * width)
+    return {"train": downsample(*snapshot["train"], buckets), "val": downsample(*snapshot["val"], buckets)}
+
+
 def prepare(snapshot: dict, events: list, *, width: int, log: bool, head: str | None = None) -> PlotData:
     """Downsample a History snapshot to ~2 points per column, transform, and place the markers."""
     buckets = max(8, 2 * width)

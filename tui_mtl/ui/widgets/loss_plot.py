@@ -7,7 +7,7 @@ from rich.text import Text
 from textual.strip import Strip
 from textual_plotext import PlotextPlot
 
-from tui_mtl.ui.plotting import PlotData, place_labels, prepare
+from tui_mtl.ui.plotting import PlotData, place_labels, prepare, reduce
 
 TRAIN_COLOR = (86, 182, 194)  # cyan
 VAL_COLOR = (229, 152, 75)  # orange
@@ -59,6 +59,8 @@ class LossPlot(PlotextPlot):
         self._version = 0
         self._cache_key: tuple | None = None
         self._lines: list[Strip] | None = None
+        self._reduced: dict = self._snapshot
+        self._reduced_key: tuple | None = None
         self.last_data: PlotData | None = None
         self._update_titles()
 
@@ -82,7 +84,12 @@ class LossPlot(PlotextPlot):
     def draw(self) -> PlotData:
         """Fill the plotext figure for the current size; returns what was plotted."""
         width = max(self.size.width, 10)
-        data = prepare(self._snapshot, self._events, width=width, log=self.log_scale, head=self.head)
+        # Downsample once per data version and width; the log toggle then only transforms ~2w points.
+        reduce_key = (self._version, width)
+        if self._reduced_key != reduce_key:
+            self._reduced = reduce(self._snapshot, width)
+            self._reduced_key = reduce_key
+        data = prepare(self._reduced, self._events, width=width, log=self.log_scale, head=self.head)
         plt = self.plt
         plt.clear_figure()
         # The theme first: text labels take the canvas colour as their background when drawn.
