@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from tui_mtl.errors import CommandError
-from tui_mtl.reports import ERROR, FINISHED, PAUSED, RUNNING, STOPPED, Report
+from tui_mtl.reports import ERROR, Report
+from tui_mtl.training_loop import run_loop
 from tui_mtl.strategies.registry import canonical_name
 
 
@@ -230,33 +231,8 @@ class Comparison:
         self._stop.clear()
         self._last_report_time = time.perf_counter()
         self._last_report_step = self.step_count
-        target = self.step_count + steps
-        state = FINISHED
         try:
-            while True:
-                self._drain()
-                if self._stop.is_set():
-                    state = STOPPED
-                    break
-                if self._paused:
-                    self._publish(PAUSED)
-                    while self._paused and not self._stop.is_set():
-                        time.sleep(0.05)
-                        self._drain()
-                    continue
-                if self.step_count >= target:
-                    break
-                x, y = self._next_batch()
-                for branch in self.branches.values():
-                    branch.train_on(x, y)
-                if any(branch._paused for branch in self.branches.values()):  # a non-finite step
-                    for branch in self.branches.values():
-                        branch._paused = False
-                    self._paused = True
-                    self._publish(PAUSED)
-                    continue
-                if self._report_due():
-                    self._publish(RUNNING)
+            state = run_loop(self, self.step_count + steps)
         except Exception as err:
             from tui_mtl.engine import DeviceMemoryError, out_of_memory_message, tf_errors
 
@@ -273,3 +249,20 @@ class Comparison:
                 self._running = False
                 self._drain()
         return self._publish(state)
+
+    def _train_one(self) -> None:
+        """One shared batch, one step of every branch; a branch that meets a non-finite value pauses all."""
+        x, y = self._next_batch()
+        for branch in self.branches.values():
+            branch.train_on(x, y)
+        if any(branch._paused for branch in self.branches.values()):
+            for branch in self.branches.values():
+                branch._paused = False
+            self._paused = True
+
+    def _wait_while_paused(self) -> None:
+        paused_at = time.perf_counter()
+        while self._paused and not self._stop.is_set():
+            time.sleep(0.05)
+            self._drain()
+        self._last_report_time += time.perf_counter() - paused_at

@@ -21,7 +21,8 @@ import numpy as np
 from tui_mtl.errors import CommandError, PresetError, TuiMtlError
 from tui_mtl.history import History
 from tui_mtl.presets import Preset
-from tui_mtl.reports import ERROR, FINISHED, PAUSED, RUNNING, STOPPED, Event, Report, frozen
+from tui_mtl.reports import ERROR, PAUSED, Event, Report, frozen
+from tui_mtl.training_loop import run_loop
 from tui_mtl.strategies.registry import canonical_name, load_update_rule, load_weighting, parse_strategy_name
 
 TRUNK = "trunk"
@@ -467,22 +468,8 @@ class Session:
     def run(self, steps: int | None = None) -> Report:
         """Train `steps` steps (default: the preset's) in this thread; return the last report."""
         self._enter_run(steps)
-        state = FINISHED
         try:
-            while True:
-                self._drain()
-                if self._stop.is_set():
-                    state = STOPPED
-                    break
-                if self._paused:
-                    self._publish(PAUSED)
-                    self._wait_while_paused()
-                    continue
-                if self.step_count >= self._target:
-                    break
-                self.step()
-                if self._report_due() or self._fault:
-                    self._publish(PAUSED if self._paused else RUNNING)
+            state = run_loop(self, self._target)
         except tf_errors().ResourceExhaustedError as err:
             message = out_of_memory_message(err)
             self._publish(ERROR, message=message)
@@ -493,6 +480,9 @@ class Session:
         finally:
             self._exit_run()
         return self._publish(state)
+
+    def _train_one(self) -> None:
+        self.step()
 
     def _enter_run(self, steps: int | None) -> None:
         steps = self.preset.training.steps if steps is None else steps
