@@ -99,7 +99,7 @@ class ProgressPanel(Horizontal):
     DEFAULT_CSS = """
     ProgressPanel { height: 1; padding: 0 1; }
     ProgressPanel ProgressBar { width: auto; }
-    ProgressPanel ProgressBar Bar { width: 24; }
+    ProgressPanel ProgressBar Bar { width: 16; }
     ProgressPanel #progress-text { width: 1fr; padding-left: 1; }
     """
 
