@@ -23,7 +23,6 @@ import json
 import os
 import pty
 import select
-import shutil
 import signal
 import statistics
 import struct
@@ -206,8 +205,7 @@ def bench_latency(tmp: Path, presses: int = 30) -> dict:
 
 
 def bench_plot(points: list[int], repeats: int = 10) -> dict:
-    from tests.ui.fakes import FakeSession  # noqa: F401 — the dashboard needs a session; no TF here
-    from tests.ui.conftest import make_app
+    from tests.ui.conftest import make_app  # a dashboard on a fake session: no TensorFlow here
     from tui_mtl.history import History
     from tui_mtl.reports import Event
     from tui_mtl.ui.widgets.loss_plot import LossPlot

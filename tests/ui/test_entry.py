@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 
-from tui_mtl.ui.stderr import StderrRedirect
 
 
 def test_run_app_refuses_a_bad_preset_without_starting(capsys):
