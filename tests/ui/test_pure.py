@@ -53,6 +53,19 @@ def test_downsample_is_bounded_and_keeps_ends(values, buckets):
         assert xs == sorted(xs)
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.one_of(st.floats(-1e6, 1e6), st.just(float("nan")), st.just(float("inf"))), max_size=2000),
+       st.integers(4, 300))
+def test_numpy_and_python_downsampling_agree(values, buckets):
+    from tui_mtl.ui.plotting import _downsample_numpy, _downsample_python
+
+    steps = [i * 1.5 for i in range(len(values))]
+    xs1, ys1 = _downsample_numpy(steps, values, buckets)
+    xs2, ys2 = _downsample_python(steps, values, buckets)
+    assert len(xs1) == len(xs2)
+    assert all(abs(a - b) <= 1e-6 * max(1.0, abs(b)) for a, b in zip(xs1 + ys1, xs2 + ys2))
+
+
 def test_downsample_cost_does_not_grow_with_history():
     steps = list(range(1_000_000))
     xs, _ = downsample(steps, [1.0] * len(steps), 240)

@@ -14,12 +14,43 @@ MARKER_TAGS = {"strategy": "", "lr": "lr", "weight": "w", "scale": "×", "reset"
 HIDDEN_EVENT_KINDS = {"pause", "resume"}  # not a change of the training, so no vertical line
 
 
+NUMPY_FROM = 512  # longer series are bucketed with numpy (already loaded with TensorFlow)
+
+
 def downsample(steps: list[float], values: list[float], buckets: int) -> tuple[list[float], list[float]]:
     """Mean of each of `buckets` equal-width step ranges; keeps the first and last points exactly.
 
     Bucketing by step (not by index) keeps the x axis honest when older points are already
     decimated. Non-finite values are dropped.
     """
+    if len(steps) > NUMPY_FROM:
+        return _downsample_numpy(steps, values, buckets)
+    return _downsample_python(steps, values, buckets)
+
+
+def _downsample_numpy(steps, values, buckets: int) -> tuple[list[float], list[float]]:
+    import numpy as np
+
+    s = np.asarray(steps, dtype=float)
+    v = np.asarray(values, dtype=float)
+    finite = np.isfinite(v)
+    s, v = s[finite], v[finite]
+    if len(s) <= max(buckets, 2):
+        return s.tolist(), v.tolist()
+    lo, hi = s[0], s[-1]
+    span = hi - lo
+    if span <= 0:
+        return [float(s[0]), float(s[-1])], [float(v[0]), float(v[-1])]
+    inner_s, inner_v = s[1:-1], v[1:-1]
+    index = np.minimum(((inner_s - lo) * (buckets / span)).astype(np.int64), buckets - 1)
+    counts = np.bincount(index, minlength=buckets)
+    used = counts > 0
+    mean_s = np.bincount(index, weights=inner_s, minlength=buckets)[used] / counts[used]
+    mean_v = np.bincount(index, weights=inner_v, minlength=buckets)[used] / counts[used]
+    return ([float(s[0]), *mean_s.tolist(), float(s[-1])], [float(v[0]), *mean_v.tolist(), float(v[-1])])
+
+
+def _downsample_python(steps, values, buckets: int) -> tuple[list[float], list[float]]:
     pairs = [(s, v) for s, v in zip(steps, values) if math.isfinite(v)]
     if len(pairs) <= max(buckets, 2):
         return [s for s, _ in pairs], [v for _, v in pairs]
