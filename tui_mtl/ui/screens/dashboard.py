@@ -332,11 +332,13 @@ class DashboardScreen(Screen[None]):
         self.query_one(EventLine).show(events)
 
     def _tick(self) -> None:
-        """Timer: refresh the text, settle pending changes, replot (every other tick) on new data."""
+        """Timer: text and plots take turns (each at plot_hz), so no tick does both; keys and state
+        changes refresh the text at once, outside the timer."""
         self._ticks += 1
-        if self._text_dirty or self.has_pending:
-            self._refresh_text()
-        if self._plots_dirty and self._ticks % 2 == 0:
+        if self._ticks % 2:
+            if self._text_dirty or self.has_pending:
+                self._refresh_text()
+        elif self._plots_dirty:
             self.replot()
 
     def replot(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import ProgressBar, Static
+from textual.widgets import Static
 
 from tui_mtl.ui.formatting import progress_text
 
@@ -93,26 +93,31 @@ class StrategyBar(Static):
         return text
 
 
-class ProgressPanel(Horizontal):
+def bar_text(step: int, target: int, width: int = 16) -> Text:
+    """A one-line progress bar drawn with box characters (no widget, no animation)."""
+    fraction = 0.0 if target <= 0 else max(0.0, min(1.0, step / target))
+    halves = int(round(fraction * width * 2))
+    full, half = divmod(halves, 2)
+    text = Text()
+    text.append("━" * full, style="#5faf5f")
+    if half:
+        text.append("╸", style="#5faf5f")
+    text.append("━" * (width - full - half), style="#3a3a3a")
+    return text
+
+
+class ProgressPanel(Static):
     """Progress bar plus 'step a/b · steps/s · ms/step · ETA'. Uses report numbers only (no clock)."""
 
     DEFAULT_CSS = """
     ProgressPanel { height: 1; padding: 0 1; }
-    ProgressPanel ProgressBar { width: auto; }
-    ProgressPanel ProgressBar Bar { width: 16; }
-    ProgressPanel #progress-text { width: 1fr; padding-left: 1; }
     """
 
-    def compose(self) -> ComposeResult:
-        yield ProgressBar(total=1, show_eta=False, show_percentage=False, id="bar")
-        yield Static(id="progress-text")
-
     def show(self, step: int, target: int, steps_per_sec: float, state: str) -> None:
-        total = max(target, 1)
-        if getattr(self, "_last_bar", None) != (total, step):
-            self._last_bar = (total, step)
-            self.query_one(ProgressBar).update(total=total, progress=min(step, total))
-        set_text(self.query_one("#progress-text", Static), Text(progress_text(step, target, steps_per_sec, state)))
+        text = bar_text(step, target)
+        text.append("  ")
+        text.append(progress_text(step, target, steps_per_sec, state))
+        set_text(self, text)
 
 
 class EventLine(Static):
