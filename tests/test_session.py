@@ -215,3 +215,31 @@ def test_an_error_in_training_is_reported_then_raised(tiny):
         session.run(3)
     assert reports[-1].state == "error"
     assert "boom" in reports[-1].message
+
+
+def test_close_is_not_lost_before_run_and_flush_waits_for_queued_commands(tiny):
+    session = Session(tiny, report_interval=0.01)
+    session.run(1)
+    worker = threading.Thread(target=session.run, args=(100000,))
+    worker.start()
+    try:
+        assert wait_until(lambda: session.step_count > 3)
+        session.set_lr("size", 0.0007)
+        assert session.flush(timeout=10)
+        assert session.learning_rates["size"] == 0.0007  # applied by the training thread
+    finally:
+        session.close()
+        worker.join(timeout=10)
+    assert not worker.is_alive()
+    before = session.step_count
+    session.run(50)  # closed: returns at once
+    assert session.step_count == before
+
+
+def wait_until(predicate, timeout=10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False

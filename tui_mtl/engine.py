@@ -180,6 +180,7 @@ class Session:
         self._running = False
         self._paused = False
         self._stop = threading.Event()
+        self._closed = False
         self._train_seconds = 0.0
         self._target = 0
         self._last_report_time = time.perf_counter()
@@ -360,6 +361,18 @@ class Session:
         """Ask a running `run()` to return at the next step boundary (callable from any thread)."""
         self._stop.set()
 
+    def close(self) -> None:
+        """Stop for good: a running `run()` returns at the next step, and any later `run()` at once
+        (a stop that lands just before `run()` starts is not lost)."""
+        self._closed = True
+        self._stop.set()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every command queued so far is applied; False if `timeout` passed first."""
+        applied = threading.Event()
+        self._submit(applied.set)
+        return applied.wait(timeout)
+
     def reset(self) -> None:
         """Fresh start: the initial weights again, every optimizer's state zeroed, history cleared."""
 
@@ -492,7 +505,8 @@ class Session:
             if self._running:
                 raise RuntimeError("this Session is already running in another thread")
             self._running = True
-        self._stop.clear()
+        if not self._closed:
+            self._stop.clear()
         self._target = self.step_count + steps
         self._last_report_time = time.perf_counter()
         self._last_report_step = self.step_count
