@@ -105,3 +105,22 @@ def test_sigterm_and_sighup_stop_a_headless_run_cleanly_with_a_checkpoint(tmp_pa
         meta = checkpoint.read_meta(run / "checkpoint.npz")
         assert 0 < meta["step"] < 1000000
         assert "run folder:" in out
+
+
+def test_out_of_device_memory_becomes_one_clear_message(tiny):
+    import pytest
+    import tensorflow as tf
+
+    from tui_mtl.engine import DeviceMemoryError
+
+    session = Session(tiny)
+    reports = []
+    session.subscribe(reports.append)
+
+    def exhausted(*args):
+        raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor with shape[4096,4096]")
+
+    session._step_fns["summed"] = exhausted
+    with pytest.raises(DeviceMemoryError, match="ran out of memory; try a smaller training.batch_size"):
+        session.run(3)
+    assert reports[-1].state == "error" and "smaller training.batch_size" in reports[-1].message
