@@ -70,6 +70,7 @@ def _ui_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fps", type=int, default=30, help="cap on screen refreshes per second (default 30)")
     parser.add_argument("--runs-dir", help="where run folders go (default: the user's state dir)")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
+    _add_device_options(parser)
     return parser
 
 
@@ -667,4 +668,12 @@ def _start_ui(args: argparse.Namespace) -> int:
         print("tui-mtl: the terminal app is not available in this build; "
               "use `tui-mtl run PRESET` to train headless.", file=sys.stderr)
         return 1
-    return run_app(args.preset, fps=args.fps, runs_dir=args.runs_dir)
+    from tui_mtl.ui.session_source import check_session_options
+
+    options = {"gpus": args.gpus, "devices": args.devices, "mixed_precision": args.mixed_precision,
+               "memory_growth": not args.no_memory_growth}
+    try:  # checked here, without TensorFlow; the worker configures the devices before the Session
+        check_session_options(options)
+    except ValueError as err:
+        raise UsageError(f"--gpus/--devices: {err}") from None
+    return run_app(args.preset, fps=args.fps, runs_dir=args.runs_dir, session_options=options)

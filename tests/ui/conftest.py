@@ -29,8 +29,18 @@ def _isolated_dirs(tmp_path, monkeypatch):
     return tmp_path
 
 
-def make_app(preset_name: str | None = "quickstart", *, sessions: list | None = None, **fake_kwargs):
-    """A TuiMtlApp whose sessions are FakeSessions; each session built is appended to `sessions`."""
+def fake_recorder(run_dir, session):
+    """The real RunRecorder without TensorBoard (which needs TensorFlow)."""
+    from tui_mtl.recorder import RunRecorder
+
+    return RunRecorder(run_dir, session, tensorboard=False)
+
+
+def make_app(preset_name: str | None = "quickstart", *, sessions: list | None = None, record: bool = False,
+             **fake_kwargs):
+    """A TuiMtlApp whose sessions are FakeSessions; each session built is appended to `sessions`.
+
+    `record`: give the dashboard a run folder (under TUI_MTL_RUNS_DIR) written by the real RunRecorder."""
     from tui_mtl.presets import find_preset_path, read_preset
     from tui_mtl.ui.app import TuiMtlApp
 
@@ -45,7 +55,8 @@ def make_app(preset_name: str | None = "quickstart", *, sessions: list | None = 
     if preset_name is not None:
         path = find_preset_path(preset_name)
         preset = read_preset(path)
-    app = TuiMtlApp(preset, path, session_factory=factory, device_probe=fake_device, make_run_dir=False)
+    app = TuiMtlApp(preset, path, session_factory=factory, device_probe=fake_device, make_run_dir=record,
+                    recorder_factory=fake_recorder)
     app.sessions = built
     return app
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import queue
+from pathlib import Path
 import threading
 import time
 
@@ -42,6 +43,13 @@ class FakeSession:
         self.loss_scales = {h.name: h.loss_scale for h in preset.model.heads}
         self.strategy = canonical_name(preset.strategy.name)
         self.model = None
+        self.mixed_precision = "off"
+        self.replicas = 1
+        self._rules: dict = {}  # what checkpoint.describe reads: no strategy state in a fake
+        self._train_seconds = 0.0
+        self.batches_drawn = 0
+        self.events: list[Event] = []
+        self._closed = False
         self.step_count = 0
         self.history = History()
         self.step_delay = step_delay
@@ -96,7 +104,9 @@ class FakeSession:
         action()
 
     def _note(self, kind: str, text: str) -> None:
-        self._pending_events.append(Event(self.step_count, kind, text))
+        event = Event(self.step_count, kind, text)
+        self.events.append(event)
+        self._pending_events.append(event)
 
     def set_strategy(self, name: str) -> None:
         try:
@@ -160,6 +170,45 @@ class FakeSession:
     def stop(self) -> None:
         self._stop.set()
 
+    def close(self) -> None:
+        self._closed = True
+        self._stop.set()
+
+    def flush(self, timeout=None) -> bool:
+        applied = threading.Event()
+        self._submit("flush", applied.set)
+        return applied.wait(timeout)
+
+    # --- checkpoints: the real file format (tui_mtl.checkpoint), the fake's little state ---------
+
+    def state_variables(self):
+        import numpy as np
+
+        return [np.array([self._progress[h] for h in self.head_names], dtype=np.float64)]
+
+    def save_checkpoint(self, path) -> None:
+        from tui_mtl import checkpoint
+
+        self._submit("save_checkpoint",
+                     lambda: (checkpoint.save(self, path), self._note("checkpoint", f"saved {Path(path).name}")))
+
+    def load_checkpoint(self, path) -> None:
+        import numpy as np
+
+        from tui_mtl.checkpoint import read_meta
+
+        meta = read_meta(path)
+        with np.load(path) as archive:
+            self._progress = dict(zip(self.head_names, archive["v00000"].tolist()))
+        self.learning_rates = dict(meta["learning_rates"])
+        self.weights = dict(meta["weights"])
+        self.loss_scales = dict(meta["loss_scales"])
+        self.strategy = meta["strategy"]
+        self.step_count = int(meta["step"])
+        self.events = [Event(int(s), k, t) for s, k, t in meta["events"]]
+        self.history = History.from_dict(meta["history"])
+        self.loaded_from = Path(path)
+
     def reset(self) -> None:
         def apply():
             self.step_count = 0
@@ -222,7 +271,8 @@ class FakeSession:
                 raise RuntimeError("already running")
             self._running = True
         self.runs += 1
-        self._stop.clear()
+        if not self._closed:
+            self._stop.clear()
         self._target = self.step_count + steps
         state = FINISHED
         try:

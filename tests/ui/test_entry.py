@@ -60,3 +60,30 @@ def test_fps_cap_reaches_textual(monkeypatch):
         assert os.environ["TEXTUAL_FPS"] == "12"
     finally:
         textual.screen.UPDATE_PERIOD = before
+
+
+def test_ui_device_options_are_checked_before_the_ui(capsys):
+    from tui_mtl.cli import _ui_parser, main
+
+    assert main(["quickstart", "--gpus", "0,x"]) == 2
+    assert "--gpus/--devices" in capsys.readouterr().err
+    args = _ui_parser().parse_args(["--devices", "all", "--mixed-precision", "bf16", "--no-memory-growth"])
+    assert (args.devices, args.mixed_precision, args.no_memory_growth) == ("all", "bf16", True)
+
+
+def test_ui_passes_device_options_to_the_app(monkeypatch):
+    seen = {}
+
+    def fake_run_app(preset, **kwargs):
+        seen.update(kwargs, preset=preset)
+        return 0
+
+    monkeypatch.setattr("tui_mtl.ui.app.run_app", fake_run_app)
+    from tui_mtl.cli import main
+
+    assert main(["quickstart", "--gpus", "0,2", "--devices", "0,1", "--mixed-precision", "bf16"]) == 0
+    assert seen["session_options"] == {"gpus": "0,2", "devices": "0,1", "mixed_precision": "bf16",
+                                       "memory_growth": True}
+    from tui_mtl.ui.session_source import check_session_options
+
+    assert check_session_options(seen["session_options"])["gpus"] == [0, 2]

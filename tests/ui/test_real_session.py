@@ -57,6 +57,12 @@ async def test_real_session_trains_and_obeys_keys(tmp_path):
     await wait_until(lambda: not session._running, timeout=10, what="run() returned at a step boundary")
     run_dirs = list((tmp_path / "runs").iterdir())
     assert len(run_dirs) == 1
+    assert dash.wait_finished(10)
+    from tui_mtl.checkpoint import read_meta
+
+    run = run_dirs[0]
+    assert read_meta(run / "checkpoint.npz")["step"] == session.step_count  # the final checkpoint
+    assert (run / "metrics.csv").stat().st_size > 0 and list((run / "train").iterdir())  # TensorBoard
 
 
 async def test_real_nan_pauses_with_the_engines_message(tmp_path):

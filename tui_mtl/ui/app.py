@@ -6,7 +6,9 @@ them (see `session_source.py`), so the first frame is on screen before TensorFlo
 
 from __future__ import annotations
 
+import functools
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Callable, Iterable
@@ -22,7 +24,7 @@ from tui_mtl.ui.screens.dashboard import DashboardScreen
 from tui_mtl.ui.screens.help import HelpScreen
 from tui_mtl.ui.screens.picker import PickerScreen
 from tui_mtl.ui.screens.too_small import TooSmallScreen
-from tui_mtl.ui.session_source import describe_device, open_session
+from tui_mtl.ui.session_source import describe_device, open_recorder, open_session
 from tui_mtl.ui.stderr import StderrRedirect
 
 MIN_SIZE = (80, 24)
@@ -53,11 +55,15 @@ class TuiMtlApp(App[int]):
     def __init__(self, preset: Preset | None = None, preset_path: Path | None = None, *,
                  session_factory: Callable | None = None, device_probe: Callable | None = None,
                  runs_root: Path | str | None = None, stderr: StderrRedirect | None = None,
-                 plot_hz: float = 2.0, make_run_dir: bool = True, **kwargs) -> None:
+                 plot_hz: float = 2.0, make_run_dir: bool = True, recorder_factory: Callable | None = None,
+                 session_options: dict | None = None, handle_signals: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         self.initial_preset = preset
         self.initial_preset_path = preset_path
-        self.session_factory = session_factory or open_session
+        self.session_factory = session_factory or functools.partial(open_session, session_options=session_options)
+        self.recorder_factory = recorder_factory or open_recorder
+        self.handle_signals = handle_signals
+        self.signal_received: str | None = None
         self.device_probe = device_probe or describe_device
         self.runs_root = Path(runs_root) if runs_root else None
         self.stderr_redirect = stderr
@@ -68,6 +74,8 @@ class TuiMtlApp(App[int]):
         self.animation_level = "none"
 
     def on_mount(self) -> None:
+        if self.handle_signals:
+            self._install_signal_handlers()
         if self.stderr_redirect is not None:
             self.begin_capture_print(self, stdout=True, stderr=True)
         if self.initial_preset is not None:
@@ -81,19 +89,33 @@ class TuiMtlApp(App[int]):
         if self.stderr_redirect is not None:
             self.stderr_redirect.write(event.text)
 
-    def open_dashboard(self, preset: Preset, preset_path: Path | None, replace: bool = True) -> None:
-        if self.make_run_dir:
+    def open_dashboard(self, preset: Preset, preset_path: Path | None, replace: bool = True, *,
+                       resume_run: Path | None = None) -> None:
+        """Train `preset` in a new run folder, or continue the run folder `resume_run` from its checkpoint."""
+        base_dir = preset_path.parent if preset_path else None
+        if preset_path is not None:  # absolute data paths: the run folder's copy must find the files
+            preset = preset.with_absolute_paths(preset_path.parent)
+        resume_from = None
+        if resume_run is not None:
+            self.run_dir = Path(resume_run)
+            base_dir = self.run_dir
+            resume_from = self.run_dir / "checkpoint.npz"
+        elif self.make_run_dir:
             from tui_mtl.runs import new_run_dir
 
             try:
                 self.run_dir = new_run_dir(preset.name, self.runs_root)
-                if self.stderr_redirect is not None:
-                    self.stderr_redirect.attach(self.run_dir / "stderr.log")
             except OSError as err:
                 self.notify(f"No run folder: {err}", severity="warning")
+        if self.run_dir is not None and self.stderr_redirect is not None:
+            try:
+                self.stderr_redirect.attach(self.run_dir / "stderr.log")
+            except OSError as err:
+                self.notify(f"No stderr log: {err}", severity="warning")
         self.dashboard = DashboardScreen(preset, preset_path, session_factory=self.session_factory,
                                          device_probe=self.device_probe, run_dir=self.run_dir,
-                                         plot_hz=self.plot_hz)
+                                         plot_hz=self.plot_hz, recorder_factory=self.recorder_factory,
+                                         resume_from=resume_from, base_dir=base_dir)
         if replace:
             self.switch_screen(self.dashboard)
         else:
@@ -116,6 +138,25 @@ class TuiMtlApp(App[int]):
             self.pop_screen()
 
     # --- quitting ------------------------------------------------------------------------
+
+    def _install_signal_handlers(self) -> None:
+        """SIGTERM and SIGHUP (the SSH connection dropped) quit like `q`: the worker stops at the
+        next step and writes the final checkpoint, then the terminal is restored."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+            if sig is not None:
+                try:
+                    loop.add_signal_handler(sig, self._on_signal, sig)
+                except (NotImplementedError, RuntimeError, ValueError):
+                    pass
+
+    def _on_signal(self, sig) -> None:
+        self.signal_received = signal.Signals(sig).name
+        if self.dashboard is not None:
+            self.dashboard.shutdown()
+        self.exit(0)
 
     async def action_quit(self) -> None:
         if self.dashboard is not None:
@@ -148,8 +189,13 @@ def _driver_class(terminal):
     return TerminalDriver
 
 
-def run_app(preset: str | None = None, *, fps: int = DEFAULT_FPS, runs_dir: str | None = None) -> int:
-    """Run the terminal app: the picker (preset None) or straight to the dashboard. Returns an exit code."""
+def run_app(preset: str | None = None, *, fps: int = DEFAULT_FPS, runs_dir: str | None = None,
+            session_options: dict | None = None) -> int:
+    """Run the terminal app: the picker (preset None) or straight to the dashboard. Returns an exit code.
+
+    `session_options`: gpus, devices, mixed_precision, memory_growth (as `tui-mtl run` takes them);
+    devices are configured in the training worker, before the Session is built.
+    """
     apply_fps(fps)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # The training thread holds the GIL between TensorFlow calls; a shorter switch interval lets
@@ -170,9 +216,12 @@ def run_app(preset: str | None = None, *, fps: int = DEFAULT_FPS, runs_dir: str 
         redirect.__enter__()
     app = None
     try:
-        app = TuiMtlApp(loaded, path, runs_root=runs_dir, stderr=redirect,
-                        driver_class=_driver_class(redirect.terminal) if redirect else None)
+        app = TuiMtlApp(loaded, path, runs_root=runs_dir, stderr=redirect, session_options=session_options,
+                        handle_signals=True, driver_class=_driver_class(redirect.terminal) if redirect else None)
         app.run()
+        if app.dashboard is not None:  # the worker writes the final checkpoint after its last step
+            app.dashboard.shutdown()
+            app.dashboard.wait_finished()
     finally:
         if redirect is not None:
             redirect.__exit__(None, None, None)

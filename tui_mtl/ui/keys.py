@@ -26,6 +26,7 @@ DASHBOARD_KEYS: tuple[Key, ...] = (
     Key("right_square_bracket", "lr_up", "LR×2", "Double the selected head's learning rate", "]"),
     Key("left_square_bracket", "lr_down", "LR÷2", "Halve the selected head's learning rate", "["),
     Key("e", "edit", "Edit", "Edit the selected head: learning rate, weight, loss scale", "e"),
+    Key("c", "checkpoint", "Ckpt", "Save a checkpoint of the run now (also saved on quit)", "c"),
     Key("ctrl+s", "save", "Save", "Save the session (strategy, rates, weights in force) as a preset", "ctrl+s"),
     Key("r", "restart", "Restart", "Restart from fresh weights (asks first)", "r"),
     Key("l", "toggle_log", "Log", "Toggle the plots' log10 scale", "l"),

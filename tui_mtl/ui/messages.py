@@ -38,3 +38,22 @@ class DeviceChanged(Message):
     def __init__(self, device: str) -> None:
         super().__init__()
         self.device = device
+
+
+class Note(Message):
+    """A one-line message for the changes line (a checkpoint saved, a run folder problem)."""
+
+    def __init__(self, text: str, error: bool = False) -> None:
+        super().__init__()
+        self.text = text
+        self.error = error
+
+
+class Toast(Message):
+    """A notification from a worker thread (post_message: never blocks the thread, even at exit)."""
+
+    def __init__(self, text: str, title: str = "", severity: str = "information") -> None:
+        super().__init__()
+        self.text = text
+        self.title = title
+        self.severity = severity

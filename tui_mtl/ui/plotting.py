@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 
 MARKER_TAGS = {"strategy": "", "lr": "lr", "weight": "w", "scale": "×", "reset": "reset", "nonfinite": "NaN"}
-HIDDEN_EVENT_KINDS = {"pause", "resume"}  # not a change of the training, so no vertical line
+HIDDEN_EVENT_KINDS = {"pause", "resume", "checkpoint"}  # not a change of the training, so no vertical line
 
 
 NUMPY_FROM = 512  # longer series are bucketed with numpy (already loaded with TensorFlow)

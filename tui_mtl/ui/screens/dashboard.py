@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import queue
 import threading
 import time
 from pathlib import Path
@@ -29,7 +30,7 @@ from tui_mtl.presets import Preset, save_user_preset, user_presets_dir
 from tui_mtl.strategies.registry import STRATEGY_NAMES
 from tui_mtl.ui.formatting import fmt_rate, loss_label
 from tui_mtl.ui.keys import DASHBOARD_KEYS, dashboard_bindings
-from tui_mtl.ui.messages import DeviceChanged, ReportsReady, SessionFailed, SessionReady, TrainingEnded
+from tui_mtl.ui.messages import DeviceChanged, Note, ReportsReady, SessionFailed, SessionReady, Toast, TrainingEnded
 from tui_mtl.ui.screens.dialogs import ConfirmScreen, EditHeadScreen, HeadEdit, SavePresetScreen, SaveRequest
 from tui_mtl.ui.screens.help import HelpScreen
 from tui_mtl.ui.widgets.head_table import TRUNK, HeadRow, HeadTable
@@ -38,6 +39,7 @@ from tui_mtl.ui.widgets.status import ErrorBanner, EventLine, ProgressPanel, Str
 
 DEVICE_REFRESH_SECONDS = 2.0
 SAVE_WAIT_SECONDS = 5.0
+QUIT_WAIT_SECONDS = 10.0  # at most this long for the worker's final checkpoint after quitting
 
 
 def last_point(table: dict, head: str) -> float | None:
@@ -52,13 +54,19 @@ class DashboardScreen(Screen[None]):
     BINDINGS = dashboard_bindings()
 
     def __init__(self, preset: Preset, preset_path: Path | None, *, session_factory: Callable,
-                 device_probe: Callable, run_dir: Path | None = None, plot_hz: float = 2.0) -> None:
+                 device_probe: Callable, run_dir: Path | None = None, plot_hz: float = 2.0,
+                 recorder_factory: Callable | None = None, resume_from: Path | None = None,
+                 base_dir: Path | None = None) -> None:
         super().__init__()
         self.preset = preset
         self.preset_path = preset_path
         self.run_dir = run_dir
+        self.base_dir = base_dir if base_dir is not None else (preset_path.parent if preset_path else None)
+        self.resume_from = resume_from
         self._session_factory = session_factory
+        self._recorder_factory = recorder_factory
         self._device_probe = device_probe
+        self.note: str | None = None  # a one-off message shown at the start of the changes line
         self.plot_hz = plot_hz
         self.strategies: tuple[str, ...] = tuple(STRATEGY_NAMES)
 
@@ -86,8 +94,12 @@ class DashboardScreen(Screen[None]):
         self._quit = threading.Event()
         self._wake = threading.Event()
         self._idle = threading.Event()  # set while the worker waits between runs
+        self._worker_done = threading.Event()  # the worker returned (final checkpoint written)
+        self._jobs: queue.Queue = queue.Queue()  # callables the worker runs while idle
+        self._run_requested = False
         self._next_steps = preset.training.steps
         self._worker_session = None  # set in the worker as soon as the Session exists
+        self._recorders: dict = {}  # id(session) -> RunRecorder (worker-owned; read by the UI)
         self._plots_dirty = True
         self._text_dirty = True
         self._shown_state = ""
@@ -124,12 +136,23 @@ class DashboardScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="training", exit_on_error=False, name="training")
     def _train(self) -> None:
         try:
-            base_dir = self.preset_path.parent if self.preset_path else None
-            session = self._session_factory(self.preset, base_dir)
+            self._train_loop()
+        finally:
+            self._close_recorders()
+            self._worker_done.set()
+
+    def _train_loop(self) -> None:
+        try:
+            session = self._session_factory(self.preset, self.base_dir)
+            if self.resume_from is not None:
+                session.load_checkpoint(self.resume_from)
         except BaseException as err:  # noqa: BLE001 — shown to the user, the app stays up
             self.post_message(SessionFailed(f"{type(err).__name__}: {err}"))
             return
         self._worker_session = session
+        if self._quit.is_set():
+            session.close()
+        self._open_recorder(self.run_dir, session)
         try:
             device, self._device_dynamic = self._device_probe(session)
         except Exception as err:  # noqa: BLE001
@@ -147,14 +170,53 @@ class DashboardScreen(Screen[None]):
                 error = f"{type(err).__name__}: {err}"
             self._idle.set()
             self.post_message(TrainingEnded(error))
+            self._wait_for_work()
+            self._run_requested = False
+            steps = self._next_steps
+
+    def _wait_for_work(self) -> None:
+        """Idle: run jobs (checkpoints) as they come until another run is asked for or we quit."""
+        while True:
             self._wake.wait()
             self._wake.clear()
-            steps = self._next_steps
+            self._run_jobs()
+            if self._quit.is_set() or self._run_requested:
+                return
+
+    def _run_jobs(self) -> None:
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                job()
+            except Exception as err:  # noqa: BLE001 — a job's failure is a message, not a crash
+                self.post_message(Note(f"{type(err).__name__}: {err}", error=True))
+
+    def _submit_job(self, job: Callable[[], None]) -> None:
+        self._jobs.put(job)
+        self._wake.set()
+
+    def _open_recorder(self, run_dir: Path | None, session) -> None:
+        if run_dir is None or self._recorder_factory is None:
+            return
+        try:
+            self._recorders[id(session)] = self._recorder_factory(Path(run_dir), session)
+        except Exception as err:  # noqa: BLE001 — training goes on without a run folder
+            self.post_message(Note(f"run folder not written: {type(err).__name__}: {err}", error=True))
+
+    def _close_recorders(self) -> None:
+        """In the worker, after the last run returned: flush every run folder, final checkpoints."""
+        for recorder in list(self._recorders.values()):
+            try:
+                recorder.close(final_checkpoint=True)
+            except Exception as err:  # noqa: BLE001
+                self.post_message(Note(f"final checkpoint failed: {type(err).__name__}: {err}", error=True))
+        self._recorders.clear()
 
     def _on_report(self, report) -> None:
         """Runs in the training thread for every report: queue it, post at most one message."""
-        if self._quit.is_set() and self._worker_session is not None:
-            self._worker_session.stop()  # closes the race with run() clearing the stop flag
         self._speed_marks.append((time.monotonic(), report.step))
         if self._device_dynamic and time.monotonic() - self._last_device_probe > DEVICE_REFRESH_SECONDS:
             self._last_device_probe = time.monotonic()
@@ -170,12 +232,19 @@ class DashboardScreen(Screen[None]):
         self.post_message(ReportsReady())
 
     def shutdown(self) -> None:
-        """Stop training at the next step and let the worker return (any thread)."""
+        """Stop training at the next step and let the worker return (any thread); the worker then
+        writes the final checkpoint (`wait_finished`)."""
         self._quit.set()
         session = self._worker_session
         if session is not None:
-            session.stop()
+            session.close()
         self._wake.set()
+
+    def wait_finished(self, timeout: float = QUIT_WAIT_SECONDS) -> bool:
+        """Block until the worker returned (final checkpoint written); False after `timeout`."""
+        if self._worker_session is None and not self._worker_done.is_set():
+            return True  # the session never started: nothing to save
+        return self._worker_done.wait(timeout)
 
     def on_unmount(self) -> None:
         self.shutdown()
@@ -213,6 +282,13 @@ class DashboardScreen(Screen[None]):
         self.error = f"Could not start the session: {message.message}"
         self._refresh_text()
 
+    @on(Note)
+    def _noted(self, message: Note) -> None:
+        self.note = message.text
+        if message.error:
+            self.notify(message.text, severity="error")
+        self._refresh_text()
+
     @on(DeviceChanged)
     def _device_changed(self, message: DeviceChanged) -> None:
         self.device = message.device
@@ -234,6 +310,9 @@ class DashboardScreen(Screen[None]):
         self.reports_seen += 1
         self.last_report = report
         self._plots_dirty = True
+        for event in report.events:
+            if event.kind == "checkpoint":
+                self.note = f"checkpoint saved at step {event.step:,}"
         if report.state == "error":
             self.state = "error"
             self.error = report.message or "training failed"
@@ -329,7 +408,7 @@ class DashboardScreen(Screen[None]):
         else:
             self.query_one(ProgressPanel).show(0, self.preset.training.steps, 0.0, self.state)
         events = self.session.history.markers() if self.session is not None else []
-        self.query_one(EventLine).show(events)
+        self.query_one(EventLine).show(events, self.note)
 
     def _tick(self) -> None:
         """Timer: text and plots take turns (each at plot_hz), so no tick does both; keys and state
@@ -394,6 +473,7 @@ class DashboardScreen(Screen[None]):
             self._command("resume")
             self._want_paused = False
         self._next_steps = steps
+        self._run_requested = True
         self._wake.set()
         self._refresh_text()
 
@@ -478,6 +558,32 @@ class DashboardScreen(Screen[None]):
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen(self.strategies))
 
+    def recorder_of(self, session):
+        return self._recorders.get(id(session)) if session is not None else None
+
+    def action_checkpoint(self) -> None:
+        """Save a checkpoint now: at the next step boundary while training, in the worker when idle."""
+        session = self.session
+        if session is None:
+            self._command("save_checkpoint")
+            return
+        recorder = self.recorder_of(session)
+        if recorder is None:
+            self.notify("This session has no run folder, so there is nowhere to save a checkpoint.",
+                        severity="warning")
+            return
+        path = recorder.checkpoint_path
+        if self._idle.is_set():
+            def job() -> None:
+                recorder.save_checkpoint()
+                self.post_message(Note(f"checkpoint saved at step {session.step_count:,} → {path}"))
+
+            self._submit_job(job)
+        elif not self._command("save_checkpoint", path):
+            return
+        self.note = f"checkpoint requested → {path}"
+        self._refresh_text()
+
     def action_restart(self) -> None:
         if self.session is None:
             self._command("reset")
@@ -524,22 +630,33 @@ class DashboardScreen(Screen[None]):
 
         self.app.push_screen(SavePresetScreen(default, self.preset.description, str(folder), exists), done)
 
-    def _save_when_applied(self, request: SaveRequest, *, overwrite: bool, waited: float = 0.0) -> None:
-        """Save once every change sent is in force, so the file holds what the user sees."""
-        if self.has_pending and waited < SAVE_WAIT_SECONDS:
-            self.set_timer(0.05, lambda: self._save_when_applied(request, overwrite=overwrite, waited=waited + 0.05))
-            return
+    def _save_when_applied(self, request: SaveRequest, *, overwrite: bool) -> None:
+        """Save once every change sent is in force (`Session.flush`, in a thread: it waits for the
+        next step boundary), so the file holds what the user sees."""
+        self._save_worker(self.session, request, overwrite)
+
+    @work(thread=True, group="save", exit_on_error=False, name="save")
+    def _save_worker(self, session, request: SaveRequest, overwrite: bool) -> None:
+        # post_message, never call_from_thread: a quit meanwhile must not leave this thread waiting
+        flush = getattr(session, "flush", None)
+        if flush is not None and not flush(SAVE_WAIT_SECONDS):
+            self.post_message(Toast("Training did not reach a step boundary in time; saved the settings in force.",
+                                    severity="warning"))
         try:
-            preset = self.session.current_preset(name=request.name, description=request.description or None)
+            preset = session.current_preset(name=request.name, description=request.description or None)
             path = save_user_preset(preset, overwrite=overwrite)
         except FileExistsError as err:
-            self.notify(f"{err} exists; not replaced.", severity="error")
+            self.post_message(Toast(f"{err} exists; not replaced.", severity="error"))
             return
         except Exception as err:  # noqa: BLE001 — validation or disk errors, shown in one line
-            self.notify(f"{type(err).__name__}: {err}", title="not saved", severity="error")
+            self.post_message(Toast(f"{type(err).__name__}: {err}", title="not saved", severity="error"))
             return
         rates = ", ".join(f"{h} {fmt_rate(preset.model.head(h).learning_rate)}" for h in preset.model.head_names)
-        self.notify(f"{path}\nstrategy {preset.strategy.name}; lr {rates}", title="preset saved")
+        self.post_message(Toast(f"{path}\nstrategy {preset.strategy.name}; lr {rates}", title="preset saved"))
+
+    @on(Toast)
+    def _toast(self, message: Toast) -> None:
+        self.notify(message.text, title=message.title, severity=message.severity)
 
     # --- command palette ---------------------------------------------------------------------
 

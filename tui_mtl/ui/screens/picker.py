@@ -32,6 +32,53 @@ class PresetEntry:
         return self.preset.name if self.preset else self.path.stem
 
 
+RECENT_RUNS = 5
+
+
+@dataclass(frozen=True)
+class RunEntry:
+    path: Path
+    preset_name: str
+    step: int | None
+    strategy: str | None
+    error: str | None  # why it cannot be resumed
+
+    @property
+    def label(self) -> str:
+        if self.error:
+            return f"{self.path.name}"
+        return f"{self.preset_name} @{self.step:,} {self.strategy}"
+
+
+def scan_runs(limit: int = RECENT_RUNS) -> list[RunEntry]:
+    """The newest run folders with what their checkpoint says (no TensorFlow: the meta is JSON)."""
+    from tui_mtl.checkpoint import read_meta
+    from tui_mtl.runs import recent_runs
+
+    entries = []
+    try:
+        runs = recent_runs(limit=limit)
+    except OSError:
+        return []
+    for path in runs:
+        name = path.name
+        try:
+            name = read_preset(path / "preset.toml").name
+        except PresetError as err:
+            entries.append(RunEntry(path, name, None, None, f"its preset.toml is invalid: {err}"))
+            continue
+        checkpoint = path / "checkpoint.npz"
+        if not checkpoint.is_file():
+            entries.append(RunEntry(path, name, None, None, "no checkpoint.npz: nothing to resume"))
+            continue
+        try:
+            meta = read_meta(checkpoint)
+            entries.append(RunEntry(path, name, int(meta["step"]), str(meta["strategy"]), None))
+        except Exception as err:  # noqa: BLE001 — an unreadable checkpoint is listed with its error
+            entries.append(RunEntry(path, name, None, None, str(err)))
+    return entries
+
+
 def scan_presets() -> list[PresetEntry]:
     entries = []
     for origin, path in preset_files():
@@ -49,7 +96,8 @@ class PickerScreen(Screen[None]):
     ]
 
     def compose(self) -> ComposeResult:
-        yield Static(Text.assemble(("tui-mtl", "bold"), "  pick a preset — ↑/↓ to browse, Enter to train"),
+        yield Static(Text.assemble(("tui-mtl", "bold"), "  pick a preset or a recent run — ↑/↓ to browse, "
+                                   "Enter to train or resume"),
                      id="picker-title")
         with Horizontal(id="picker-body"):
             yield OptionList(id="preset-list")
@@ -62,6 +110,7 @@ class PickerScreen(Screen[None]):
 
     def action_rescan(self) -> None:
         self.entries = scan_presets()
+        self.runs = scan_runs()
         options = self.query_one("#preset-list", OptionList)
         options.clear_options()
         for i, entry in enumerate(self.entries):
@@ -74,6 +123,12 @@ class PickerScreen(Screen[None]):
                 label.append(entry.name)
             label.append(f"  {entry.origin}", style="dim")
             options.add_option(Option(label, id=str(i)))
+        if self.runs:
+            options.add_option(Option(Text("recent runs", style="bold dim"), id="runs-header", disabled=True))
+            for i, run in enumerate(self.runs):
+                label = Text("✗ " if run.error else "↻ ", style="bold red" if run.error else "bold green")
+                label.append(run.label, style="red" if run.error else "")
+                options.add_option(Option(label, id=f"run:{i}"))
         if not self.entries:
             self.query_one("#preset-detail", Static).update(
                 "No presets found. Put .toml files in the user preset folder.")
@@ -82,8 +137,31 @@ class PickerScreen(Screen[None]):
         options.focus()
         self._show(0)
 
+    def _run_at(self, index: int | None) -> RunEntry | None:
+        if index is None:
+            return None
+        option_id = self.query_one("#preset-list", OptionList).get_option_at_index(index).id or ""
+        return self.runs[int(option_id[4:])] if option_id.startswith("run:") else None
+
+    def _show_run(self, run: RunEntry) -> None:
+        detail = self.query_one("#preset-detail", Static)
+        lines = [f"run {run.path.name}", ""]
+        if run.error:
+            lines += [f"cannot be resumed: {run.error}"]
+        else:
+            lines += [f"preset    {run.preset_name}", f"step      {run.step:,}", f"strategy  {run.strategy}", "",
+                      "Enter continues this run from its checkpoint (same folder: metrics, TensorBoard "
+                      "logs and checkpoints are appended)."]
+        lines += ["", str(run.path)]
+        self.detail_text = "\n".join(lines)
+        detail.update(Text(self.detail_text))
+
     def _show(self, index: int | None) -> None:
         detail = self.query_one("#preset-detail", Static)
+        run = self._run_at(index)
+        if run is not None:
+            self._show_run(run)
+            return
         if index is None or not (0 <= index < len(self.entries)):
             self.detail_text = ""
             detail.update("")
@@ -110,6 +188,10 @@ class PickerScreen(Screen[None]):
         self._open(self.query_one("#preset-list", OptionList).highlighted)
 
     def _open(self, index: int | None) -> None:
+        run = self._run_at(index)
+        if run is not None:
+            self._resume(run)
+            return
         if index is None or not (0 <= index < len(self.entries)):
             return
         entry = self.entries[index]
@@ -117,3 +199,14 @@ class PickerScreen(Screen[None]):
             self.notify(entry.error, title="this preset is invalid", severity="error")
             return
         self.app.open_dashboard(entry.preset, entry.path)
+
+    def _resume(self, run: RunEntry) -> None:
+        if run.error:
+            self.notify(run.error, title="cannot resume this run", severity="error")
+            return
+        try:
+            preset = read_preset(run.path / "preset.toml")
+        except PresetError as err:
+            self.notify(str(err), title="cannot resume this run", severity="error")
+            return
+        self.app.open_dashboard(preset, None, resume_run=run.path)

@@ -127,12 +127,17 @@ class EventLine(Static):
     EventLine { height: 1; padding: 0 1; color: $text-muted; }
     """
 
-    def show(self, events: list, limit: int = 4) -> None:
+    def show(self, events: list, note: str | None = None, limit: int = 4) -> None:
         shown = [e for e in events if e.kind not in ("pause", "resume")][-limit:]
+        text = Text()
+        if note:
+            text.append(note, style="bold")
+            text.append("  ")
         if not shown:
-            set_text(self, Text("changes: none yet — keys below change the run while it trains", style="dim"))
+            text.append("changes: none yet — keys below change the run while it trains", style="dim")
+            set_text(self, text)
             return
-        text = Text("changes:")
+        text.append("changes:")
         for event in shown:
             text.append("  ")
             text.append(f"@{event.step}", style="bold")
