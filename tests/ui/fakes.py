@@ -73,6 +73,8 @@ class FakeSession:
         self._sum = {h: 0.0 for h in self.head_names}
         self._count = 0
         self._val = None
+        self._diag = None
+        self.diagnostics_every = preset.training.diagnostics_every
         self.last_report = None
         events_at = dict(events_at or {})
         for _ in range(prefill):  # deterministic history for snapshots
@@ -170,6 +172,14 @@ class FakeSession:
     def stop(self) -> None:
         self._stop.set()
 
+    def effective_weights(self) -> dict:
+        """Fixed weightings: the weights; adaptive ones (name+weighting): K·softmax of the remaining loss."""
+        if "+" not in self.strategy:
+            return dict(self.weights)
+        remaining = [-self._progress[h] for h in self.head_names]
+        k = len(self.head_names)
+        return {h: k * p for h, p in zip(self.head_names, _softmax(remaining))}
+
     def close(self) -> None:
         self._closed = True
         self._stop.set()
@@ -251,6 +261,15 @@ class FakeSession:
             self._sum[head] += value
         self._count += 1
         self.step_count += 1
+        if self.diagnostics_every and self.step_count % self.diagnostics_every == 0:
+            heads = self.head_names
+            norms = {h: math.exp(-self._progress[h]) * (1 + i) for i, h in enumerate(heads)}
+            total = sum(norms.values())
+            self._diag = {"grad_norm": norms, "update_share": {h: v / total for h, v in norms.items()},
+                          "cosine": {f"{a}~{b}": math.cos(self.step_count * 0.01 + i + j)
+                                     for i, a in enumerate(heads) for j, b in enumerate(heads) if i < j}}
+            self._diag["conflict_share"] = sum(v < 0 for v in self._diag["cosine"].values()) / max(
+                len(self._diag["cosine"]), 1)
         if self.step_count % self.preset.training.validate_every == 0:
             self._val = ({h: self._loss(h, i) * 1.1 for i, h in enumerate(self.head_names)},
                          {h: min(1.0, 0.3 + self._progress[h] / 4) for h in self.head_names})
@@ -305,7 +324,8 @@ class FakeSession:
                                    "the step was not applied and training is paused")
                     self._paused = True
                     self._note("nonfinite", f"step {self.step_count} skipped: non-finite shape")
-                if self._val is not None or self._pending_events or self.step_count % self.report_every == 0:
+                if (self._val is not None or self._diag is not None or self._pending_events
+                        or self.step_count % self.report_every == 0):
                     self._publish(RUNNING)
         except Exception as err:
             self._publish(ERROR, message=f"{type(err).__name__}: {err}")
@@ -331,14 +351,22 @@ class FakeSession:
                         train_loss=frozen(train), total_loss=total, learning_rates=frozen(self.learning_rates),
                         weights=frozen(self.weights), steps_per_sec=self.speed,
                         elapsed=self.step_count / self.speed, val_loss=frozen(val_loss),
-                        val_metric=frozen(val_metric), events=tuple(self._pending_events), message=message)
+                        val_metric=frozen(val_metric), events=tuple(self._pending_events), message=message,
+                        effective_weights=frozen(self.effective_weights()), diagnostics=self._diag)
         self._pending_events.clear()
         self._val = None
+        self._diag = None
         self.last_report = report
         self.history.add(report)
         for callback in list(self._subscribers):
             callback(report)
         return report
+
+
+def _softmax(values: list[float]) -> list[float]:
+    top = max(values)
+    exps = [math.exp(v - top) for v in values]
+    return [e / sum(exps) for e in exps]
 
 
 def fake_device(_session) -> tuple[str, bool]:

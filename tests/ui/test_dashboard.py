@@ -378,7 +378,46 @@ async def test_usable_at_80x24():
     async with app.run_test(size=(80, 24)):
         dash = await started(app)
         assert app.screen is dash
-        plots = list(app.screen.query(LossPlot))
-        assert all(p.size.height >= 6 and p.size.width >= 20 for p in plots)
+        plots = dash.head_plots()
+        assert len(plots) == 3 and all(p.size.height >= 6 and p.size.width >= 20 for p in plots)
         table = app.screen.query_one("#heads")
         assert table.size.height >= 5  # header + 3 heads + trunk
+
+
+async def test_diagnostics_panel_and_effective_weights():
+    from tui_mtl.ui.widgets.diagnostics import DiagnosticsPanel
+
+    app = make_app()
+    async with app.run_test(size=SIZE):
+        dash = await started(app)
+        await wait_until(lambda: dash.last_diagnostics is not None, what="a diagnostics report")
+        panel = app.screen.query_one(DiagnosticsPanel)
+        assert not panel.display and app.screen.query_one("#plots").display
+        await press(app, "d")
+        assert panel.display and not app.screen.query_one("#plots").display
+        dash._refresh_text()
+        latest = panel.latest_text
+        assert "grad norm" in latest and "update share" in latest and "shape~size" in latest
+        assert "conflicting pairs" in latest
+        await wait_until(lambda: len(dash.session.history.diagnostic_points("grad_norm/shape")[0]) >= 2,
+                         what="diagnostics history")
+        dash.replot()
+        norm = panel.query_one("#diag-norm")
+        norm.render()
+        assert set(norm.last_data.series) == {"grad_norm/shape", "grad_norm/size", "grad_norm/x"}
+        assert len(norm.last_data.series["grad_norm/shape"][0]) >= 2
+        assert "shape" in norm.border_subtitle  # the legend names the heads
+        cosine = panel.query_one("#diag-cosine")
+        cosine.render()
+        assert "conflict_share" in cosine.last_data.series
+        # fixed weights: the table shows the preset's weight; an adaptive weighting: the weight in force, starred
+        assert dash.head_rows()[0].cells()[2] == "1"
+        await press(app, "6")  # summed … cagrad are 1-6; 7 = summed+uncertainty
+        await press(app, "7")
+        await wait_until(lambda: dash.session.strategy == STRATEGY_NAMES[6], what="adaptive weighting")
+        await wait_until(lambda: dash.last_report.strategy == STRATEGY_NAMES[6], what="report under it")
+        cell = dash.head_rows()[0].cells()[2]
+        assert cell.endswith("*") and float(cell[:-1]) == pytest.approx(
+            dash.last_report.effective_weights["shape"], abs=0.01)
+        await press(app, "d")
+        assert not panel.display and app.screen.query_one("#plots").display

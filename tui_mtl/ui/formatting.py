@@ -41,6 +41,15 @@ def fmt_weight(weight: float | None) -> str:
     return "—" if weight is None else f"{weight:.4g}"
 
 
+def fmt_effective(weight: float) -> str:
+    """An adaptive weighting's weight in force, marked with a star: 0.82*, 1.4*, 3e-04*."""
+    if not math.isfinite(weight):
+        return fmt_value(weight) + "*"
+    text = f"{weight:.2f}" if 0.01 <= abs(weight) < 10 else (f"{weight:.1f}" if 10 <= abs(weight) < 1000
+                                                                 else f"{weight:.0e}")
+    return text + "*"
+
+
 def fmt_duration(seconds: float | None) -> str:
     """ETA / elapsed: 0:07, 12:03, 1:02:03; — when unknown."""
     if seconds is None or not math.isfinite(seconds) or seconds < 0:

@@ -29,6 +29,8 @@ DASHBOARD_KEYS: tuple[Key, ...] = (
     Key("c", "checkpoint", "Ckpt", "Save a checkpoint of the run now (also saved on quit)", "c"),
     Key("ctrl+s", "save", "Save", "Save the session (strategy, rates, weights in force) as a preset", "ctrl+s"),
     Key("r", "restart", "Restart", "Restart from fresh weights (asks first)", "r"),
+    Key("d", "toggle_diagnostics", "Diag", "Toggle the diagnostics panel: gradient norms, update shares, "
+        "cosines, conflict share, effective weights", "d"),
     Key("l", "toggle_log", "Log", "Toggle the plots' log10 scale", "l"),
     Key("question_mark", "help", "Help", "Show all keys", "?"),
     Key("q", "quit", "Quit", "Stop training and quit", "q"),

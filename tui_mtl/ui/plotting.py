@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-MARKER_TAGS = {"strategy": "", "lr": "lr", "weight": "w", "scale": "×", "reset": "reset", "nonfinite": "NaN"}
+MARKER_TAGS = {"strategy": "", "lr": "lr", "weight": "w", "scale": "×", "reset": "reset", "nonfinite": "NaN",
+               "fork": "fork"}
 HIDDEN_EVENT_KINDS = {"pause", "resume", "checkpoint"}  # not a change of the training, so no vertical line
 
 
@@ -200,10 +201,9 @@ def place_labels(markers: list[tuple[float, str]], xlim: tuple[float, float], co
 
 @dataclass
 class PlotData:
-    """What one head's plot shows, ready for plotext."""
+    """What one plot shows, ready for plotext: named series (train, val, or one per branch)."""
 
-    train: tuple[list[float], list[float]]
-    val: tuple[list[float], list[float]]
+    series: dict  # key -> (steps, values), in drawing order
     markers: list[tuple[float, str]] = field(default_factory=list)  # (step, label)
     xticks: tuple[list[float], list[str]] | None = None
     yticks: tuple[list[float], list[str]] | None = None
@@ -212,32 +212,42 @@ class PlotData:
     log: bool = False
 
     @property
+    def train(self) -> tuple[list[float], list[float]]:
+        return self.series.get("train", ([], []))
+
+    @property
+    def val(self) -> tuple[list[float], list[float]]:
+        return self.series.get("val", ([], []))
+
+    @property
     def empty(self) -> bool:
-        return not self.train[0] and not self.val[0]
+        return not any(steps for steps, _values in self.series.values())
 
 
 def reduce(snapshot: dict, width: int) -> dict:
-    """A snapshot downsampled to ~2 points per column (`prepare` of the result does no more work)."""
+    """A snapshot (key -> (steps, values)) downsampled to ~2 points per column."""
     buckets = max(8, 2 * width)
-    return {"train": downsample(*snapshot["train"], buckets), "val": downsample(*snapshot["val"], buckets)}
+    return {key: downsample(*points, buckets) for key, points in snapshot.items()}
 
 
-def prepare(snapshot: dict, events: list, *, width: int, log: bool, head: str | None = None) -> PlotData:
-    """Downsample a History snapshot to ~2 points per column, transform, and place the markers."""
-    buckets = max(8, 2 * width)
-    train = downsample(*snapshot["train"], buckets)
-    val = downsample(*snapshot["val"], buckets)
+def prepare(snapshot: dict, events: list, *, width: int, log: bool, head: str | None = None,
+            floor_zero: bool = True) -> PlotData:
+    """Downsample every series of a snapshot to ~2 points per column, transform, place the markers.
+
+    `floor_zero`: keep the axis at 0 when every value is >= 0 (losses); off for cosines.
+    """
+    series = reduce(snapshot, width)
     if log:
-        train, val = to_log10(*train), to_log10(*val)
-    ys = train[1] + val[1]
-    xs = train[0] + val[0]
-    data = PlotData(train, val, log=log)
+        series = {key: to_log10(*points) for key, points in series.items()}
+    ys = [v for _s, values in series.values() for v in values]
+    xs = [s for steps, _v in series.values() for s in steps]
+    data = PlotData(series, log=log)
     if not ys:
         return data
     lo, hi = min(ys), max(ys)
     pad = (hi - lo) * 0.05 or (abs(hi) * 0.05 or 0.05)
     bottom = lo - pad
-    if lo >= 0 > bottom and not log:  # losses are never negative: keep the axis at 0
+    if floor_zero and lo >= 0 > bottom and not log:  # losses are never negative: keep the axis at 0
         bottom = 0.0
     data.ylim = (bottom, hi + pad)
     x_lo, x_hi = min(xs), max(xs)

@@ -27,12 +27,13 @@ from textual.widgets import Footer
 
 from tui_mtl.errors import CommandError
 from tui_mtl.presets import Preset, save_user_preset, user_presets_dir
-from tui_mtl.strategies.registry import STRATEGY_NAMES
+from tui_mtl.strategies.registry import STRATEGY_NAMES, parse_strategy_name
 from tui_mtl.ui.formatting import fmt_rate, loss_label
 from tui_mtl.ui.keys import DASHBOARD_KEYS, dashboard_bindings
 from tui_mtl.ui.messages import DeviceChanged, Note, ReportsReady, SessionFailed, SessionReady, Toast, TrainingEnded
 from tui_mtl.ui.screens.dialogs import ConfirmScreen, EditHeadScreen, HeadEdit, SavePresetScreen, SaveRequest
 from tui_mtl.ui.screens.help import HelpScreen
+from tui_mtl.ui.widgets.diagnostics import DiagnosticsPanel
 from tui_mtl.ui.widgets.head_table import TRUNK, HeadRow, HeadTable
 from tui_mtl.ui.widgets.loss_plot import LossPlot
 from tui_mtl.ui.widgets.status import ErrorBanner, EventLine, ProgressPanel, StrategyBar, TitleBar
@@ -40,6 +41,14 @@ from tui_mtl.ui.widgets.status import ErrorBanner, EventLine, ProgressPanel, Str
 DEVICE_REFRESH_SECONDS = 2.0
 SAVE_WAIT_SECONDS = 5.0
 QUIT_WAIT_SECONDS = 10.0  # at most this long for the worker's final checkpoint after quitting
+
+
+def adaptive(strategy: str | None) -> bool:
+    """Whether the strategy's weighting moves the weights (uncertainty, DWA, GradNorm, FAMO, random)."""
+    try:
+        return strategy is not None and parse_strategy_name(strategy)[1] != "fixed"
+    except ValueError:
+        return False
 
 
 def last_point(table: dict, head: str) -> float | None:
@@ -76,6 +85,9 @@ class DashboardScreen(Screen[None]):
         self.error: str | None = None
         self.last_report = None
         self.log_scale = False
+        self.show_diagnostics = False
+        self.last_diagnostics: dict | None = None
+        self.last_diagnostics_step: int | None = None
         self.reports_seen = 0
         self.plot_updates = 0
 
@@ -118,6 +130,7 @@ class DashboardScreen(Screen[None]):
         with Grid(id="plots"):
             for head in self.preset.model.heads:
                 yield LossPlot(head.name, loss_label(head.loss), id=f"plot-{head.name}")
+        yield DiagnosticsPanel(self.preset.model.head_names, id="diagnostics")
         yield EventLine(id="events")
         yield ProgressPanel(id="progress")
         yield Footer()
@@ -310,6 +323,9 @@ class DashboardScreen(Screen[None]):
         self.reports_seen += 1
         self.last_report = report
         self._plots_dirty = True
+        if report.diagnostics:
+            self.last_diagnostics = dict(report.diagnostics)
+            self.last_diagnostics_step = report.step
         for event in report.events:
             if event.kind == "checkpoint":
                 self.note = f"checkpoint saved at step {event.step:,}"
@@ -373,15 +389,17 @@ class DashboardScreen(Screen[None]):
 
     def head_rows(self) -> list[HeadRow]:
         self._settle_pending()
-        rates, weights, _scales, _strategy = self._current()
+        rates, weights, _scales, strategy = self._current()
         history = self.session.history if self.session is not None else None
         report = self.last_report
+        effective = report.effective_weights if report is not None and adaptive(strategy) else None
         rows = []
         for head in self.preset.model.heads:
             name = head.name
             rows.append(HeadRow(
                 head=name, loss=head.loss,
                 weight=self.pending_weight.get(name, weights.get(name)),
+                effective=effective.get(name) if effective else None,
                 lr=self.pending_lr.get(name, rates.get(name)),
                 train=report.train_loss.get(name) if report else None,
                 best=history.best_train.get(name) if history is not None else None,
@@ -409,6 +427,10 @@ class DashboardScreen(Screen[None]):
             self.query_one(ProgressPanel).show(0, self.preset.training.steps, 0.0, self.state)
         events = self.session.history.markers() if self.session is not None else []
         self.query_one(EventLine).show(events, self.note)
+        if self.show_diagnostics:
+            self.query_one(DiagnosticsPanel).show_latest(
+                self.last_diagnostics, report.effective_weights if report is not None else None,
+                self.last_diagnostics_step, self.preset.training.diagnostics_every)
 
     def _tick(self) -> None:
         """Timer: text and plots take turns (each at plot_hz), so no tick does both; keys and state
@@ -426,9 +448,15 @@ class DashboardScreen(Screen[None]):
             return
         history = self.session.history
         markers = history.markers()
-        for plot in self.query(LossPlot):
-            plot.set_series(history.snapshot(plot.head), markers)
+        if self.show_diagnostics:
+            self.query_one(DiagnosticsPanel).show_history(history, markers)
+        else:
+            for plot in self.head_plots():
+                plot.set_series(history.snapshot(plot.head), markers)
         self.plot_updates += 1
+
+    def head_plots(self) -> list[LossPlot]:
+        return list(self.query("#plots LossPlot").results(LossPlot))
 
     # --- keys ---------------------------------------------------------------------------------
 
@@ -552,8 +580,17 @@ class DashboardScreen(Screen[None]):
 
     def action_toggle_log(self) -> None:
         self.log_scale = not self.log_scale
-        for plot in self.query(LossPlot):
+        for plot in self.head_plots():
             plot.set_log(self.log_scale)
+
+    def action_toggle_diagnostics(self) -> None:
+        """Show the diagnostics panel in place of the loss plots (and back)."""
+        self.show_diagnostics = not self.show_diagnostics
+        self.query_one("#plots").display = not self.show_diagnostics
+        self.query_one(DiagnosticsPanel).set_class(self.show_diagnostics, "-shown")
+        self._plots_dirty = True
+        self._refresh_text()
+        self.replot()
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen(self.strategies))

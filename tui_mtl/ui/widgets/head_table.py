@@ -9,7 +9,7 @@ from rich.style import Style
 from textual.strip import Strip
 from textual.widget import Widget
 
-from tui_mtl.ui.formatting import fmt_metric, fmt_rate, fmt_value, fmt_weight, loss_label
+from tui_mtl.ui.formatting import fmt_effective, fmt_metric, fmt_rate, fmt_value, fmt_weight, loss_label
 
 # (key, label, width): fixed widths, so live values never get cut
 # (key, label, width): fixed widths, so live values never get cut; fits 80 columns with 3-6 letter heads
@@ -30,10 +30,12 @@ class HeadRow:
     metric_name: str | None
     metric: float | None
     pending: bool = False  # a change was sent but is not in force yet
+    effective: float | None = None  # the weight an adaptive weighting uses now (shown with a *)
 
     def cells(self) -> tuple[str, ...]:
         lr = fmt_rate(self.lr) + ("…" if self.pending else "")
-        return (self.head, loss_label(self.loss), fmt_weight(self.weight), lr, fmt_value(self.train),
+        weight = fmt_effective(self.effective) if self.effective is not None else fmt_weight(self.weight)
+        return (self.head, loss_label(self.loss), weight, lr, fmt_value(self.train),
                 fmt_value(self.best), fmt_value(self.val), fmt_metric(self.metric_name, self.metric))
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from rich.markup import escape
 from rich.segment import Segment
 from rich.text import Text
 from textual.strip import Strip
@@ -12,6 +15,33 @@ from tui_mtl.ui.plotting import PlotData, place_labels, prepare, reduce
 TRAIN_COLOR = (86, 182, 194)  # cyan
 VAL_COLOR = (229, 152, 75)  # orange
 MARKER_COLOR = (150, 150, 150)
+PARENT_COLOR = (120, 120, 120)  # the shared history before a fork
+# distinct colours for branches and per-head diagnostics (colour-blind friendly order)
+PALETTE = ((86, 182, 194), (229, 152, 75), (140, 200, 90), (210, 110, 200), (240, 220, 90), (120, 150, 240),
+           (235, 100, 100), (170, 170, 170))
+
+
+@dataclass(frozen=True)
+class SeriesStyle:
+    label: str
+    color: tuple
+    kind: str = "line"  # "line" (braille) or "dots" (• while sparse)
+    legend: bool = True
+
+
+DEFAULT_STYLES = {"train": SeriesStyle("train", TRAIN_COLOR), "val": SeriesStyle("val", VAL_COLOR, "dots")}
+
+
+def legend_markup(styles: dict) -> str:
+    """'━ train  • val', each in its colour (a border subtitle)."""
+    parts = []
+    for style in styles.values():
+        if not style.legend:
+            continue
+        r, g, b = style.color
+        symbol = "•" if style.kind == "dots" else "━"
+        parts.append(f"[rgb({r},{g},{b})]{symbol}[/] {escape(style.label)}")
+    return "  ".join(parts)
 
 
 _STYLE_CACHE: dict = {}
@@ -49,10 +79,13 @@ class LossPlot(PlotextPlot):
     }
     """
 
-    def __init__(self, head: str, loss_name: str = "", **kwargs) -> None:
+    def __init__(self, head: str, loss_name: str = "", *, floor_zero: bool = True, **kwargs) -> None:
         super().__init__(**kwargs)
         self.head = head
         self.loss_name = loss_name
+        self.floor_zero = floor_zero
+        self.series_styles: dict = dict(DEFAULT_STYLES)
+        self.title_note = ""  # e.g. "branch grouped" or "overlay"
         self.log_scale = False
         self._snapshot: dict = {"train": ([], []), "val": ([], [])}
         self._events: list = []
@@ -66,12 +99,20 @@ class LossPlot(PlotextPlot):
 
     def _update_titles(self) -> None:
         scale = " · log10" if self.log_scale else ""
-        self.border_title = f"{self.head} · {self.loss_name}{scale}" if self.loss_name else f"{self.head}{scale}"
-        self.border_subtitle = "━ train  • val"
+        note = f" · {self.title_note}" if self.title_note else ""
+        name = f"{self.head} · {self.loss_name}" if self.loss_name else self.head
+        self.border_title = f"{name}{scale}{note}"
+        self.border_subtitle = legend_markup(self.series_styles)
 
-    def set_series(self, snapshot: dict, events: list) -> None:
+    def set_series(self, snapshot: dict, events: list, styles: dict | None = None, note: str = "") -> None:
+        """`snapshot`: key -> (steps, values) ("train"/"val", or one per branch); `styles` name and colour
+        each key (the legend); keys without a style are drawn as grey lines."""
         self._snapshot = snapshot
         self._events = events
+        styles = dict(DEFAULT_STYLES) if styles is None else styles
+        if styles != self.series_styles or note != self.title_note:
+            self.series_styles, self.title_note = styles, note
+            self._update_titles()
         self._version += 1
         self.refresh()
 
@@ -89,7 +130,8 @@ class LossPlot(PlotextPlot):
         if self._reduced_key != reduce_key:
             self._reduced = reduce(self._snapshot, width)
             self._reduced_key = reduce_key
-        data = prepare(self._reduced, self._events, width=width, log=self.log_scale, head=self.head)
+        data = prepare(self._reduced, self._events, width=width, log=self.log_scale, head=self.head,
+                       floor_zero=self.floor_zero)
         plt = self.plt
         plt.clear_figure()
         # The theme first: text labels take the canvas colour as their background when drawn.
@@ -98,10 +140,12 @@ class LossPlot(PlotextPlot):
         if data.empty:
             plt.title("waiting for the first reports…")
             return data
-        if len(data.train[0]):
-            plt.plot(*data.train, marker="braille", color=TRAIN_COLOR)
-        if len(data.val[0]):
-            plt.plot(*data.val, marker="•" if len(data.val[0]) < width // 2 else "braille", color=VAL_COLOR)
+        for key, (xs, ys) in data.series.items():
+            if not len(xs):
+                continue
+            style = self.series_styles.get(key) or SeriesStyle(key, PARENT_COLOR, legend=False)
+            sparse = style.kind == "dots" and len(xs) < width // 2
+            plt.plot(xs, ys, marker="•" if sparse else "braille", color=style.color)
         lo, hi = data.ylim
         for step, label, row, right in place_labels(data.markers, data.xlim, width - 8):
             plt.vline(step, MARKER_COLOR)
