@@ -172,6 +172,9 @@ class FakeSession:
     def stop(self) -> None:
         self._stop.set()
 
+    def fork(self, branches, *, names=None):
+        return FakeComparison(self, list(branches))
+
     def effective_weights(self) -> dict:
         """Fixed weightings: the weights; adaptive ones (name+weighting): K·softmax of the remaining loss."""
         if "+" not in self.strategy:
@@ -371,3 +374,133 @@ def _softmax(values: list[float]) -> list[float]:
 
 def fake_device(_session) -> tuple[str, bool]:
     return "CPU (fake session) · no TensorFlow", False
+
+
+class FakeComparison:
+    """Session.fork's Comparison without TensorFlow: branches are FakeSessions copied from the parent,
+    stepped in lockstep, reporting together as {branch name: Report}."""
+
+    def __init__(self, parent: FakeSession, specs: list):
+        from tui_mtl.comparison import BranchSpec, unique_names
+
+        specs = [BranchSpec.parse(spec) for spec in specs]
+        if not specs:
+            raise CommandError("fork needs at least one branch")
+        names = unique_names(specs)
+        self.fork_step = parent.step_count
+        self.branches: dict[str, FakeSession] = {}
+        for name, spec in zip(names, specs):
+            branch = FakeSession(parent.preset, step_delay=0, report_every=parent.report_every, speed=parent.speed)
+            branch.step_count = parent.step_count
+            branch._progress = dict(parent._progress)
+            branch.learning_rates = dict(parent.learning_rates)
+            branch.weights = dict(parent.weights)
+            branch.loss_scales = dict(parent.loss_scales)
+            branch.strategy = parent.strategy
+            branch.set_strategy(spec.strategy)
+            for head, rate in spec.lr.items():
+                branch.set_lr(head, rate)
+            for head, weight in spec.weight.items():
+                branch.set_weight(head, weight)
+            branch._note("fork", f"forked as {name}")
+            self.branches[name] = branch
+        self.step_delay = parent.step_delay
+        self.report_every = parent.report_every
+        self._subscribers: list = []
+        self._commands: queue.Queue = queue.Queue()
+        self._lock = threading.RLock()
+        self._running = False
+        self._paused = False
+        self._stop = threading.Event()
+        self.runs = 0
+
+    def branch(self, name: str) -> FakeSession:
+        if name not in self.branches:
+            raise CommandError(f"unknown branch {name!r}")
+        return self.branches[name]
+
+    def drop(self, name: str) -> None:
+        self.branch(name)
+        if len(self.branches) == 1:
+            raise CommandError("cannot drop the last branch")
+        with self._lock:
+            if self._running:
+                self._commands.put(lambda: self.branches.pop(name, None))
+                return
+        self.branches.pop(name, None)
+
+    def pause(self) -> None:
+        self._paused = True
+
+    def resume(self) -> None:
+        self._paused = False
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def subscribe(self, callback):
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback)
+
+    @property
+    def step_count(self) -> int:
+        return next(iter(self.branches.values())).step_count
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                self._commands.get_nowait()()
+            except queue.Empty:
+                break
+        for branch in self.branches.values():
+            branch._drain()
+
+    def _publish(self, state: str) -> dict:
+        reports = {name: branch._publish(state) for name, branch in self.branches.items()}
+        for callback in list(self._subscribers):
+            callback(reports)
+        return reports
+
+    def run(self, steps: int) -> dict:
+        with self._lock:
+            self._running = True
+        self.runs += 1
+        self._stop.clear()
+        for branch in self.branches.values():
+            branch._running = True
+            branch._target = branch.step_count + steps
+        target = self.step_count + steps
+        state = FINISHED
+        try:
+            while True:
+                self._drain()
+                if self._stop.is_set():
+                    state = STOPPED
+                    break
+                if self._paused:
+                    self._publish(PAUSED)
+                    while self._paused and not self._stop.is_set():
+                        time.sleep(0.01)
+                        self._drain()
+                    continue
+                if self.step_count >= target:
+                    break
+                if self.step_delay:
+                    time.sleep(self.step_delay)
+                for branch in self.branches.values():
+                    branch._step()
+                due = any(b._val is not None or b._diag is not None or b._pending_events
+                          for b in self.branches.values())
+                if due or self.step_count % self.report_every == 0:
+                    self._publish(RUNNING)
+        finally:
+            for branch in self.branches.values():
+                branch._running = False
+            with self._lock:
+                self._running = False
+                self._drain()
+        return self._publish(state)

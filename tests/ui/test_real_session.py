@@ -80,3 +80,41 @@ async def test_real_nan_pauses_with_the_engines_message(tmp_path):
         assert "non-finite" in dash.error.lower()
         await wait_until(lambda: dash.session.paused, timeout=10, what="paused")
         await press(app, "q")
+
+
+async def test_real_fork_overlay_and_drop(tmp_path):
+    """Fork the real engine Session from the dashboard: two branches train in lockstep, each head's plot
+    overlays both, dropping one removes it, and each branch gets its own run folder."""
+    from tui_mtl.ui.app import TuiMtlApp
+
+    path = find_preset_path("quickstart")
+    app = TuiMtlApp(read_preset(path), path, runs_root=tmp_path / "runs")
+    async with app.run_test(size=(120, 40)):
+        dash = app.dashboard
+        await wait_until(lambda: dash.last_report is not None and dash.last_report.step > 10, timeout=90,
+                         what="training")
+        parent = dash.session
+        dash.request_fork(["summed", "grouped"])
+        await wait_until(lambda: dash.comparison is not None, timeout=60, what="the fork")
+        assert not parent._running and dash.fork_step == parent.step_count
+        await wait_until(lambda: dash.comparison.step_count > dash.fork_step + 10, timeout=60,
+                         what="the branches train")
+        dash.replot()
+        plot = app.screen.query_one("#plot-shape")
+        plot.render()
+        assert {"summed", "grouped"} <= set(plot.last_data.series)
+        await press(app, "b", "right_square_bracket")
+        grouped = dash.comparison.branches["grouped"]
+        await wait_until(lambda: grouped.learning_rates["shape"] == pytest.approx(2e-3), timeout=30,
+                         what="the grouped branch's rate")
+        assert dash.comparison.branches["summed"].learning_rates["shape"] == pytest.approx(1e-3)
+        await press(app, "x")
+        await wait_until(lambda: list(dash.comparison.branches) == ["summed"], timeout=30, what="dropped")
+        step = dash.comparison.step_count
+        await wait_until(lambda: dash.comparison.step_count > step + 5, timeout=30, what="training goes on")
+        dash.replot()
+        plot.render()
+        assert "grouped" not in plot.last_data.series
+        await press(app, "q")
+    assert dash.wait_finished(20)
+    assert (dash.run_dir / "branches" / "summed" / "checkpoint.npz").is_file()

@@ -57,3 +57,17 @@ class Toast(Message):
         self.text = text
         self.title = title
         self.severity = severity
+
+
+class ForkReady(Message):
+    """The worker forked the session: a Comparison now trains the branches in lockstep."""
+
+    def __init__(self, comparison) -> None:
+        super().__init__()
+        self.comparison = comparison
+
+
+class ForkFailed(Message):
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message

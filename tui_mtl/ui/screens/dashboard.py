@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import queue
+import re
 import threading
 import time
 from pathlib import Path
@@ -30,12 +31,16 @@ from tui_mtl.presets import Preset, save_user_preset, user_presets_dir
 from tui_mtl.strategies.registry import STRATEGY_NAMES, parse_strategy_name
 from tui_mtl.ui.formatting import fmt_rate, loss_label
 from tui_mtl.ui.keys import DASHBOARD_KEYS, dashboard_bindings
-from tui_mtl.ui.messages import DeviceChanged, Note, ReportsReady, SessionFailed, SessionReady, Toast, TrainingEnded
-from tui_mtl.ui.screens.dialogs import ConfirmScreen, EditHeadScreen, HeadEdit, SavePresetScreen, SaveRequest
+from tui_mtl.reports import Event
+from tui_mtl.ui.messages import (DeviceChanged, ForkFailed, ForkReady, Note, ReportsReady, SessionFailed, SessionReady,
+                                 Toast, TrainingEnded)
+from tui_mtl.ui.screens.dialogs import (ConfirmScreen, EditHeadScreen, ForkRequest, ForkScreen, HeadEdit,
+                                        SavePresetScreen, SaveRequest)
 from tui_mtl.ui.screens.help import HelpScreen
 from tui_mtl.ui.widgets.diagnostics import DiagnosticsPanel
-from tui_mtl.ui.widgets.head_table import TRUNK, HeadRow, HeadTable
-from tui_mtl.ui.widgets.loss_plot import LossPlot
+from tui_mtl.ui.widgets.head_table import (COLUMNS, TRUNK, CompareRow, HeadRow, HeadTable, columns_width,
+                                           compare_columns)
+from tui_mtl.ui.widgets.loss_plot import PALETTE, PARENT_COLOR, TRAIN_COLOR, VAL_COLOR, LossPlot, SeriesStyle
 from tui_mtl.ui.widgets.status import ErrorBanner, EventLine, ProgressPanel, StrategyBar, TitleBar
 
 DEVICE_REFRESH_SECONDS = 2.0
@@ -49,6 +54,11 @@ def adaptive(strategy: str | None) -> bool:
         return strategy is not None and parse_strategy_name(strategy)[1] != "fixed"
     except ValueError:
         return False
+
+
+def folder_name(branch: str) -> str:
+    """A branch name as a folder name: 'grouped (x lr 0.0001)' -> 'grouped-x-lr-0.0001'."""
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "-", branch).strip("-") or "branch"
 
 
 def last_point(table: dict, head: str) -> float | None:
@@ -90,6 +100,19 @@ class DashboardScreen(Screen[None]):
         self.last_diagnostics_step: int | None = None
         self.reports_seen = 0
         self.plot_updates = 0
+
+        # A comparison (after `f`): self.session is then the current branch, the keys' target.
+        self.comparison = None
+        self.parent_session = None
+        self.branch_names: list[str] = []
+        self.branch_colors: dict[str, tuple] = {}
+        self.branch_reports: dict = {}
+        self.current_branch: str | None = None
+        self.view = "overlay"  # or "one": the current branch alone
+        self.fork_step: int | None = None
+        self._fork_specs: list | None = None  # asked for; the worker forks at the next step boundary
+        self._forking = False
+        self._comparison = None  # worker side
 
         # Requested but not yet in force (applied by the engine at the next step boundary).
         self.pending_strategy: str | None = None
@@ -174,18 +197,57 @@ class DashboardScreen(Screen[None]):
         session.subscribe(self._on_report)
         self.post_message(SessionReady(session, device))
         steps = self.preset.training.steps
+        trainer = session
         while not self._quit.is_set():
+            if self._fork_specs is not None:
+                specs, self._fork_specs = self._fork_specs, None
+                forked = self._fork(session, specs) if trainer is session else None
+                if forked is not None:
+                    trainer, steps = forked, self.preset.training.steps
+                else:
+                    steps = self._remaining(session, steps)
             self._idle.clear()
             error = None
             try:
-                session.run(steps)
+                trainer.run(steps)
             except Exception as err:  # noqa: BLE001 — the Session published an "error" report first
                 error = f"{type(err).__name__}: {err}"
+            if self._fork_specs is not None and error is None and not self._quit.is_set():
+                continue  # stopped at a step boundary to fork
             self._idle.set()
             self.post_message(TrainingEnded(error))
             self._wait_for_work()
             self._run_requested = False
             steps = self._next_steps
+
+    @staticmethod
+    def _remaining(session, steps: int) -> int:
+        report = session.last_report
+        if report is None:
+            return steps
+        left = report.target_step - session.step_count
+        return left if left > 0 else steps
+
+    def _fork(self, parent, specs: list):
+        """In the worker, at a step boundary: fork the parent into a Comparison (None if refused)."""
+        try:
+            comparison = parent.fork(specs)
+        except Exception as err:  # noqa: BLE001 — e.g. not enough device memory: said, not fatal
+            self.post_message(ForkFailed(str(err) if isinstance(err, CommandError) else f"{type(err).__name__}: {err}"))
+            return None
+        self._comparison = comparison
+        if self.run_dir is not None:
+            for name, branch in comparison.branches.items():
+                self._open_recorder(Path(self.run_dir) / "branches" / folder_name(name), branch)
+        comparison.subscribe(self._on_branch_reports)
+        self.post_message(ForkReady(comparison))
+        return comparison
+
+    def _on_branch_reports(self, reports: dict) -> None:
+        """The training thread, for every comparison report: {branch: Report}, queued like single reports."""
+        if self._quit.is_set() and self._comparison is not None:
+            self._comparison.stop()  # a stop that lands before run() starts would be lost: repeat it
+        self._on_report(reports)
 
     def _wait_for_work(self) -> None:
         """Idle: run jobs (checkpoints) as they come until another run is asked for or we quit."""
@@ -230,7 +292,8 @@ class DashboardScreen(Screen[None]):
 
     def _on_report(self, report) -> None:
         """Runs in the training thread for every report: queue it, post at most one message."""
-        self._speed_marks.append((time.monotonic(), report.step))
+        step = report.step if not isinstance(report, dict) else max((r.step for r in report.values()), default=0)
+        self._speed_marks.append((time.monotonic(), step))
         if self._device_dynamic and time.monotonic() - self._last_device_probe > DEVICE_REFRESH_SECONDS:
             self._last_device_probe = time.monotonic()
             try:
@@ -251,6 +314,8 @@ class DashboardScreen(Screen[None]):
         session = self._worker_session
         if session is not None:
             session.close()
+        if self._comparison is not None:
+            self._comparison.stop()
         self._wake.set()
 
     def wait_finished(self, timeout: float = QUIT_WAIT_SECONDS) -> bool:
@@ -295,6 +360,35 @@ class DashboardScreen(Screen[None]):
         self.error = f"Could not start the session: {message.message}"
         self._refresh_text()
 
+    @on(ForkReady)
+    def _fork_ready(self, message: ForkReady) -> None:
+        comparison = message.comparison
+        self.comparison = comparison
+        self.parent_session = self.session
+        self.branch_names = list(comparison.branches)
+        self.branch_colors = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(self.branch_names)}
+        self.branch_reports = {}
+        self.current_branch = self.branch_names[0]
+        self.session = comparison.branches[self.current_branch]
+        self.fork_step = comparison.fork_step
+        self.view = "overlay"
+        self.pending_strategy = None
+        self.pending_lr.clear(), self.pending_weight.clear(), self.pending_scale.clear()
+        self._forking = False
+        self._want_paused = False
+        self.state = "running"
+        self.note = f"forked at step {self.fork_step:,} into {', '.join(self.branch_names)}"
+        self._plots_dirty = True
+        self._refresh_text()
+
+    @on(ForkFailed)
+    def _fork_failed(self, message: ForkFailed) -> None:
+        self._forking = False
+        if self.state == "stopped":
+            self.state = "running"
+        self.notify(message.message, title="not forked", severity="error")
+        self._refresh_text()
+
     @on(Note)
     def _noted(self, message: Note) -> None:
         self.note = message.text
@@ -315,11 +409,26 @@ class DashboardScreen(Screen[None]):
         for report in reports:
             self._take_report(report)
         # Text is refreshed by the timer (a few times a second), except when the state changed.
-        if reports and (reports[-1].state != "running" or self.state != self._shown_state):
+        last = reports[-1] if reports else None
+        if isinstance(last, dict):
+            last = next(iter(last.values()), None)
+        if last is not None and (last.state != "running" or self.state != self._shown_state):
             self._refresh_text()
         self._text_dirty = True
 
     def _take_report(self, report) -> None:
+        if isinstance(report, dict):  # a comparison's reports, {branch: Report}
+            reports = {name: r for name, r in report.items() if name in self.branch_names}
+            if not reports:
+                return
+            self.branch_reports.update(reports)
+            faulty = next((r for r in reports.values() if r.message), None)
+            report = faulty or reports.get(self.current_branch) or next(iter(reports.values()))
+        elif self.comparison is not None:
+            return  # the parent's last report, after the fork
+        elif self._forking and report.state == "stopped":
+            self.last_report = report
+            return  # stopped to fork: not a state the user asked for
         self.reports_seen += 1
         self.last_report = report
         self._plots_dirty = True
@@ -343,7 +452,7 @@ class DashboardScreen(Screen[None]):
         bad = {h: v for h, v in report.train_loss.items() if not math.isfinite(v)}
         if bad and self.state != "error":  # an engine that does not check: pause it ourselves
             head, value = next(iter(bad.items()))
-            self.session.pause()
+            self._pauser().pause()
             self._want_paused = True
             self._fault_pause = True
             self.state = "error"
@@ -387,6 +496,35 @@ class DashboardScreen(Screen[None]):
         self._settle_pending()
         return bool(self.pending_strategy or self.pending_lr or self.pending_weight or self.pending_scale)
 
+    def compare_rows(self) -> list[CompareRow]:
+        """One row per head: every branch's train/best/val side by side, the best branch starred."""
+        self._settle_pending()
+        rates = self._current()[0]
+        table = self.query_one(HeadTable)
+        width = table.size.width or self.app.size.width
+        with_best = columns_width(compare_columns(self.branch_names, "", True)) <= width
+        table.set_columns(compare_columns(self.branch_names, self.current_branch, with_best))
+        rows = []
+        for head in self.preset.model.head_names:
+            values = []
+            for name in self.branch_names:
+                branch = self.comparison.branches.get(name)
+                report = self.branch_reports.get(name)
+                history = branch.history if branch is not None else None
+                values.append([report.train_loss.get(head) if report else None,
+                               history.best_train.get(head) if history is not None else None,
+                               last_point(history.val, head) if history is not None else None, False])
+            with_val = [v for v in values if v[2] is not None]
+            candidates = with_val if len(with_val) == len(values) else [v for v in values if v[0] is not None]
+            if len(candidates) > 1:
+                key = 2 if candidates is with_val else 0
+                min(candidates, key=lambda v: v[key])[3] = True
+            rows.append(CompareRow(head, self.pending_lr.get(head, rates.get(head)), head in self.pending_lr,
+                                   tuple(tuple(v) for v in values), with_best))
+        rows.append(CompareRow(TRUNK, self.pending_lr.get(TRUNK, rates.get(TRUNK)), TRUNK in self.pending_lr,
+                               tuple((None, None, None, False) for _ in self.branch_names), with_best))
+        return rows
+
     def head_rows(self) -> list[HeadRow]:
         self._settle_pending()
         rates, weights, _scales, strategy = self._current()
@@ -417,9 +555,17 @@ class DashboardScreen(Screen[None]):
         self._settle_pending()
         _rates, _weights, _scales, strategy = self._current()
         self.query_one(TitleBar).show(f"tui-mtl · {self.preset.name}", self.device, self.state)
-        self.query_one(StrategyBar).show(strategy, self.strategies, self.pending_strategy)
+        branch = None
+        if self.comparison is not None:
+            index = self.branch_names.index(self.current_branch) + 1
+            branch = f"{self.current_branch} ({index}/{len(self.branch_names)}, {self.view})"
+        self.query_one(StrategyBar).show(strategy, self.strategies, self.pending_strategy, branch=branch)
         self.query_one(ErrorBanner).show(self.error)
-        self.query_one(HeadTable).show(self.head_rows())
+        if self.comparison is not None:
+            self.query_one(HeadTable).show(self.compare_rows())
+        else:
+            self.query_one(HeadTable).set_columns(COLUMNS)
+            self.query_one(HeadTable).show(self.head_rows())
         report = self.last_report
         if report is not None:
             self.query_one(ProgressPanel).show(report.step, report.target_step, report.steps_per_sec, self.state)
@@ -450,10 +596,39 @@ class DashboardScreen(Screen[None]):
         markers = history.markers()
         if self.show_diagnostics:
             self.query_one(DiagnosticsPanel).show_history(history, markers)
+        elif self.comparison is not None:
+            self._replot_comparison()
         else:
             for plot in self.head_plots():
                 plot.set_series(history.snapshot(plot.head), markers)
         self.plot_updates += 1
+
+    def _replot_comparison(self) -> None:
+        """Overlay: every branch's train curve per head in its colour (the legend names them), the shared
+        history before the fork in grey; one branch: its train and val. The fork is marked on every plot."""
+        before_history = self.parent_session.history
+        events = [e for e in before_history.markers() if e.step < self.fork_step]
+        events.append(Event(self.fork_step, "fork", "fork"))
+        events += [e for e in self.session.history.markers() if e.kind != "fork"]
+        before_style = SeriesStyle("before fork", PARENT_COLOR, legend=False)
+        for plot in self.head_plots():
+            head = plot.head
+            snapshot = {"before": before_history.snapshot(head)["train"]}
+            styles = {"before": before_style}
+            if self.view == "overlay":
+                for name in self.branch_names:
+                    branch = self.comparison.branches.get(name)
+                    if branch is not None:
+                        snapshot[name] = branch.history.snapshot(head)["train"]
+                        styles[name] = SeriesStyle(name, self.branch_colors[name])
+                note = "overlay"
+            else:
+                own = self.session.history.snapshot(head)
+                snapshot.update(train=own["train"], val=own["val"])
+                styles.update(train=SeriesStyle(f"{self.current_branch} train", TRAIN_COLOR),
+                              val=SeriesStyle("val", VAL_COLOR, "dots"))
+                note = f"branch {self.current_branch}"
+            plot.set_series(snapshot, events, styles, note)
 
     def head_plots(self) -> list[LossPlot]:
         return list(self.query("#plots LossPlot").results(LossPlot))
@@ -476,9 +651,26 @@ class DashboardScreen(Screen[None]):
     def selected_head(self) -> str | None:
         return self.query_one(HeadTable).selected_head
 
+    def _pauser(self):
+        """What space pauses: the comparison (every branch together) or the session."""
+        return self.comparison if self.comparison is not None else self.session
+
     def action_toggle_pause(self) -> None:
         if self.session is None:
             self._command("pause")
+            return
+        if self.comparison is not None and not self._idle.is_set():
+            if self.comparison.paused:
+                self.comparison.resume()
+                self._want_paused = False
+                if self._fault_pause:
+                    self._fault_pause = False
+                    self.error = None
+                    self.state = "running"
+            else:
+                self.comparison.pause()
+                self._want_paused = True
+            self._refresh_text()
             return
         if self._idle.is_set():  # finished, stopped or failed: train another run
             self._continue_training(self.preset.training.steps)
@@ -500,6 +692,8 @@ class DashboardScreen(Screen[None]):
         if self._want_paused:
             self._command("resume")
             self._want_paused = False
+        if self.comparison is not None and self.comparison.paused:
+            self.comparison.resume()
         self._next_steps = steps
         self._run_requested = True
         self._wake.set()
@@ -622,6 +816,10 @@ class DashboardScreen(Screen[None]):
         self._refresh_text()
 
     def action_restart(self) -> None:
+        if self.comparison is not None:
+            self.notify("Restart is not available during a comparison: drop branches (x) or quit.",
+                        severity="warning")
+            return
         if self.session is None:
             self._command("reset")
             return
@@ -637,6 +835,101 @@ class DashboardScreen(Screen[None]):
 
         self.app.push_screen(ConfirmScreen("Restart from fresh weights?\nThe optimizer state and the plotted "
                                            "history are cleared; rates, weights and strategy stay."), done)
+
+    # --- forks ---------------------------------------------------------------------------------
+
+    def action_fork(self) -> None:
+        """Pick branches; the worker stops the run at a step boundary, forks and trains them in lockstep."""
+        if self.session is None:
+            self._command("fork")
+            return
+        if self.comparison is not None or self._forking:
+            self.notify("Already comparing branches: drop the ones you do not need (x).", severity="warning")
+            return
+        if self.state == "error" and not self._fault_pause:
+            self.notify("The session failed; restart (r) before forking.", severity="warning")
+            return
+
+        def done(request: ForkRequest | None) -> None:
+            if request is not None:
+                self.request_fork(request.branches)
+
+        self.app.push_screen(ForkScreen(self.strategies, self._strategy_shown(), self.preset.model.head_names),
+                             done)
+
+    def request_fork(self, branches: list) -> None:
+        self._forking = True
+        self._fork_specs = list(branches)
+        self.note = f"forking into {len(branches)} branch(es) at the next step…"
+        if self._idle.is_set():
+            self._run_requested = True
+            self._wake.set()
+        else:
+            if self._want_paused:
+                self._command("resume")
+                self._want_paused = False
+            self.session.stop()
+        self._refresh_text()
+
+    def _need_comparison(self) -> bool:
+        if self.comparison is None:
+            self.notify("No branches: fork first (f).", severity="warning")
+            return False
+        return True
+
+    def _select_branch(self, name: str) -> None:
+        self.current_branch = name
+        self.session = self.comparison.branches[name]
+        self.pending_strategy = None
+        self.pending_lr.clear(), self.pending_weight.clear(), self.pending_scale.clear()
+        report = self.branch_reports.get(name)
+        if report is not None:
+            self.last_report = report
+        self._plots_dirty = True
+        self._refresh_text()
+
+    def action_cycle_view(self) -> None:
+        """Overlay → one branch (each in turn) → overlay."""
+        if not self._need_comparison():
+            return
+        if self.view == "overlay":
+            self.view = "one"
+            self._select_branch(self.branch_names[0])
+        else:
+            index = self.branch_names.index(self.current_branch) + 1
+            if index >= len(self.branch_names):
+                self.view = "overlay"
+                self._select_branch(self.current_branch)
+            else:
+                self._select_branch(self.branch_names[index])
+        self.replot()
+
+    def action_next_branch(self) -> None:
+        """The branch the keys act on (and the one shown in the one-branch view)."""
+        if not self._need_comparison():
+            return
+        index = (self.branch_names.index(self.current_branch) + 1) % len(self.branch_names)
+        self._select_branch(self.branch_names[index])
+        self.replot()
+
+    def action_drop_branch(self) -> None:
+        if not self._need_comparison():
+            return
+        name = self.current_branch
+        if len(self.branch_names) == 1:
+            self.notify(f"{name} is the last branch; it cannot be dropped.", severity="warning")
+            return
+        try:
+            self.comparison.drop(name)
+        except CommandError as err:
+            self.notify(str(err), title="refused", severity="error")
+            return
+        index = self.branch_names.index(name)
+        self.branch_names.remove(name)
+        self.branch_reports.pop(name, None)
+        self.note = f"dropped branch {name}"
+        self._select_branch(self.branch_names[min(index, len(self.branch_names) - 1)])
+        self.replot()
 
     # --- saving -------------------------------------------------------------------------------
 

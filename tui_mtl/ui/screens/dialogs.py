@@ -223,5 +223,113 @@ class SavePresetScreen(ModalScreen[SaveRequest | None]):
         self.dismiss(None)
 
 
-__all__ = ["ConfirmScreen", "EditHeadScreen", "HeadEdit", "SavePresetScreen", "SaveRequest", "fmt_rate",
+__all__ = ["ConfirmScreen", "EditHeadScreen", "ForkRequest", "ForkScreen", "parse_changes", "HeadEdit", "SavePresetScreen", "SaveRequest", "fmt_rate",
            "parse_positive", "check_preset_name"]
+
+
+def parse_changes(text: str, what: str, heads: list[str], *, allow_zero: bool) -> tuple[dict | None, str | None]:
+    """'shape=1e-4, x=2e-3' -> ({head: value}, None) or (None, error). Empty text: no changes."""
+    changes: dict[str, float] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            if text.strip():
+                return None, f"{what}: an empty entry (two commas?)"
+            continue
+        head, sep, value_text = item.partition("=")
+        head = head.strip()
+        if not sep:
+            return None, f"{what}: {item!r} is not HEAD=VALUE"
+        if head not in heads:
+            return None, f"{what}: unknown head {head!r}; heads are {', '.join(heads)}"
+        value, error = parse_positive(value_text, f"{what} of {head}", allow_zero=allow_zero)
+        if error:
+            return None, error
+        changes[head] = value
+    return changes, None
+
+
+@dataclass(frozen=True)
+class ForkRequest:
+    branches: list  # specs for Session.fork: strategy names or {"strategy", "lr", "weight", "name"}
+
+
+class ForkScreen(ModalScreen[ForkRequest | None]):
+    """Pick the branches of a fair comparison: strategies (space toggles) and, optionally, one more
+    branch with the current strategy and changed rates/weights. Every field is checked as you type."""
+
+    def __init__(self, strategies: tuple[str, ...], current: str, heads: list[str]) -> None:
+        super().__init__()
+        self.strategies = strategies
+        self.current = current
+        self.heads = heads
+
+    def compose(self) -> ComposeResult:
+        from textual.widgets import SelectionList
+
+        with Vertical(classes="dialog fork"):
+            yield Static("[b]Fork: compare strategies from this exact point[/b]\nEvery branch starts from the "
+                         "current weights and optimizer state and trains on the same batches.",
+                         classes="dialog-text")
+            yield SelectionList(*((name, name, name == self.current) for name in self.strategies), id="strategies")
+            yield Static("Optional: one more branch with the current strategy and these changes", classes="dialog-hint")
+            with Horizontal(classes="field"):
+                yield Label(f"{'rates':>13}", classes="field-label")
+                yield Input(placeholder=f"e.g. {self.heads[0]}=1e-4, trunk=5e-4", id="lr")
+            yield Label("", id="lr-error", classes="field-error")
+            with Horizontal(classes="field"):
+                yield Label(f"{'weights':>13}", classes="field-label")
+                yield Input(placeholder=f"e.g. {self.heads[0]}=2", id="weight")
+            yield Label("", id="weight-error", classes="field-error")
+            yield Label("", id="fork-error", classes="field-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Fork (ctrl+f)", variant="primary", id="fork")
+                yield Button("Cancel (esc)", id="cancel")
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+f", "fork", "Fork", priority=True)]
+
+    def on_mount(self) -> None:
+        from textual.widgets import SelectionList
+
+        self.query_one("#strategies", SelectionList).focus()
+
+    def _check(self) -> ForkRequest | None:
+        from textual.widgets import SelectionList
+
+        lr, lr_error = parse_changes(self.query_one("#lr", Input).value, "rate", self.heads + ["trunk"],
+                                     allow_zero=False)
+        weight, weight_error = parse_changes(self.query_one("#weight", Input).value, "weight", self.heads,
+                                             allow_zero=True)
+        for key, error in (("lr", lr_error), ("weight", weight_error)):
+            self.query_one(f"#{key}-error", Label).update(error or "")
+            self.query_one(f"#{key}", Input).set_class(error is not None, "-invalid")
+        chosen = list(self.query_one("#strategies", SelectionList).selected)
+        branches: list = list(chosen)
+        if lr or weight:
+            changed = ", ".join([f"{h} lr {v:g}" for h, v in (lr or {}).items()]
+                                + [f"{h} w {v:g}" for h, v in (weight or {}).items()])
+            branches.append({"strategy": self.current, "lr": lr or {}, "weight": weight or {},
+                             "name": f"{self.current} ({changed})"[:40]})
+        problem = None
+        if not branches:
+            problem = "pick at least one strategy (space), or enter a change"
+        self.query_one("#fork-error", Label).update(problem or "")
+        if lr_error or weight_error or problem:
+            return None
+        return ForkRequest(branches)
+
+    @on(Input.Changed)
+    def _changed(self) -> None:
+        self._check()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#fork")
+    def action_fork(self) -> None:
+        request = self._check()
+        if request is None:
+            self.app.bell()
+            return
+        self.dismiss(request)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

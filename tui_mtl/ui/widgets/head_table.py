@@ -39,6 +39,42 @@ class HeadRow:
                 fmt_value(self.best), fmt_value(self.val), fmt_metric(self.metric_name, self.metric))
 
 
+@dataclass(frozen=True)
+class CompareRow:
+    """One head during a comparison: the current branch's rate, then train/best/val of every branch;
+    a ★ marks the best branch for this head (lowest validation loss, else lowest train loss)."""
+
+    head: str
+    lr: float | None
+    pending: bool
+    values: tuple  # per branch: (train, best, val, is_best)
+    with_best: bool = True
+
+    def cells(self) -> tuple[str, ...]:
+        cells = [self.head, fmt_rate(self.lr) + ("…" if self.pending else "")]
+        for train, best, val, star in self.values:
+            cells.append(fmt_value(train))
+            if self.with_best:
+                cells.append(fmt_value(best))
+            cells.append(fmt_value(val) + ("★" if star else ""))
+        return tuple(cells)
+
+
+def compare_columns(branches: list[str], current: str, with_best: bool = True) -> tuple:
+    columns = [("head", "head", 8), ("lr", "lr", 8)]
+    for name in branches:
+        label = ("▸" if name == current else "") + name
+        columns.append((f"{name}/train", label[:9], 9))
+        if with_best:
+            columns.append((f"{name}/best", "best", 7))
+        columns.append((f"{name}/val", "val", 9))
+    return tuple(columns)
+
+
+def columns_width(columns: tuple) -> int:
+    return 1 + sum(width + 2 for _key, _label, width in columns)
+
+
 class HeadTable(Widget):
     """One line per head (and the trunk), a header, one row selected.
 
@@ -58,6 +94,7 @@ class HeadTable(Widget):
     def __init__(self, head_width: int = 8, **kwargs) -> None:
         super().__init__(**kwargs)
         self.head_width = max(head_width, 5)
+        self.columns = COLUMNS
         self.widths = [self.head_width if key == "head" else width for key, _label, width in COLUMNS]
         self._cells: list[tuple[str, ...]] = []
         self._heads: list[str] = []
@@ -94,7 +131,17 @@ class HeadTable(Widget):
             self._strips.pop(row + 1, None)
             self.refresh()
 
-    def show(self, rows: list[HeadRow]) -> None:
+    def set_columns(self, columns: tuple) -> None:
+        """Switch the header and widths (one head table layout per mode: single session, comparison)."""
+        if columns == self.columns:
+            return
+        self.columns = columns
+        self.widths = [self.head_width if key == "head" else width for key, _label, width in columns]
+        self._cells = []
+        self._strips.clear()
+        self.refresh(layout=True)
+
+    def show(self, rows: list) -> None:
         """Cache the new rows; refresh only if a row's text changed."""
         cells = [row.cells() for row in rows]
         if cells == self._cells:
@@ -114,7 +161,7 @@ class HeadTable(Widget):
             return strip
         width = self.size.width
         if y == 0:
-            text, style = self._line(tuple(label for _key, label, _w in COLUMNS)), self.HEADER_STYLE
+            text, style = self._line(tuple(label for _key, label, _w in self.columns)), self.HEADER_STYLE
         elif y - 1 < len(self._cells):
             text = self._line(self._cells[y - 1])
             style = self.SELECTED_STYLE if y - 1 == self.cursor_row else self.ROW_STYLE

@@ -61,18 +61,24 @@ class StrategyBar(Static):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self._args: tuple = ("", (), None)
+        self._args: tuple = ("", (), None, None)
 
-    def show(self, strategy: str, names: tuple[str, ...], pending: str | None = None) -> None:
-        self._args = (strategy, tuple(names), pending)
+    def show(self, strategy: str, names: tuple[str, ...], pending: str | None = None,
+             branch: str | None = None) -> None:
+        """`branch`: during a comparison, the branch the keys act on (shown first)."""
+        self._args = (strategy, tuple(names), pending, branch)
         set_text(self, self.build(self.size.width or self.app.size.width))
 
     def on_resize(self) -> None:
         set_text(self, self.build(self.size.width))
 
     def build(self, width: int) -> Text:
-        strategy, names, pending = self._args
+        strategy, names, pending, branch = self._args
         text = Text()
+        if branch:
+            text.append("Branch ", style="bold")
+            text.append(f" {branch} ", style="bold black on #d7af5f")
+            text.append("  ")
         text.append("Strategy ", style="bold")
         shown = pending or strategy
         text.append(f" {shown} ", style="bold reverse")
