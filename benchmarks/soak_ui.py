@@ -32,8 +32,11 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+TMUX = ["tmux", "-L", "tui-mtl-soak"]  # a server of its own: nobody else's `kill-server` ends the soak
+
+
 def app_pid(session: str) -> int | None:
-    pane_pid = subprocess.run(["tmux", "display-message", "-p", "-t", session, "#{pane_pid}"],
+    pane_pid = subprocess.run([*TMUX, "display-message", "-p", "-t", session, "#{pane_pid}"],
                               capture_output=True, text=True).stdout.strip()
     return int(pane_pid) if pane_pid.isdigit() else None
 
@@ -50,8 +53,8 @@ def main() -> None:
     (work / "soak.toml").write_text(preset.to_toml())
     tui = Path(sys.executable).with_name("tui-mtl")
     session = "tui-mtl-soak"
-    subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
-    subprocess.run(["tmux", "new", "-d", "-s", session, "-x", "120", "-y", "40",
+    subprocess.run([*TMUX, "kill-session", "-t", session], capture_output=True)
+    subprocess.run([*TMUX, "new", "-d", "-s", session, "-x", "120", "-y", "40",
                     f"TUI_MTL_RUNS_DIR={work / 'runs'} {tui} {work / 'soak.toml'}"], check=True)
     pid = app_pid(session)
     samples = []
@@ -59,7 +62,10 @@ def main() -> None:
     try:
         while time.time() - start < args.minutes * 60:
             time.sleep(args.every)
-            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
+            if not Path(f"/proc/{pid}").exists():
+                print("the app exited during the soak", flush=True)
+                break
+            screen = subprocess.run([*TMUX, "capture-pane", "-p", "-t", session], capture_output=True,
                                     text=True).stdout
             rate = re.search(r"([\d.,]+) steps/s", screen)
             step = re.search(r"step ([\d,]+)/", screen)
@@ -68,10 +74,10 @@ def main() -> None:
             print(f"{samples[-1][0]:7.0f} s  RSS {samples[-1][1]:7.1f} MB  {samples[-1][2]} steps/s  "
                   f"step {samples[-1][3]}", flush=True)
     finally:
-        subprocess.run(["tmux", "send-keys", "-t", session, "q"])
+        subprocess.run([*TMUX, "send-keys", "-t", session, "q"])
         time.sleep(3)
-        gone = subprocess.run(["tmux", "has-session", "-t", session], capture_output=True).returncode != 0
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        gone = subprocess.run([*TMUX, "has-session", "-t", session], capture_output=True).returncode != 0
+        subprocess.run([*TMUX, "kill-session", "-t", session], capture_output=True)
     after_first_minute = next((rss for t, rss, *_ in samples if t >= 60), samples[0][1])
     print(f"RSS after 1 min {after_first_minute:.1f} MB, at the end {samples[-1][1]:.1f} MB "
           f"(growth {samples[-1][1] - after_first_minute:+.1f} MB, target <= 50); exited on q: {gone}")

@@ -21,6 +21,45 @@ from tui_mtl.fileio import atomic_write_text
 CHECKPOINT = "checkpoint.npz"
 
 
+class EventWriter:
+    """TensorBoard event files written from Python protos (as PyTorch's SummaryWriter does).
+
+    tf.summary's eager ops grew the process by ~13 KB per report here (benchmarks/soak_ui.py); these
+    protos cost nothing that lasts, and need no TensorFlow on the training thread.
+    """
+
+    def __init__(self, folder: Path):
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+        self._writer = EventFileWriter(str(folder), flush_secs=10)
+
+    def scalars(self, step: int, values: dict) -> None:
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        summary = Summary(value=[Summary.Value(tag=tag, simple_value=float(value)) for tag, value in values.items()])
+        self._add(step, summary)
+
+    def text(self, step: int, tag: str, text: str) -> None:
+        from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
+        from tensorboard.compat.proto.tensor_pb2 import TensorProto
+        from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
+        from tensorboard.plugins.text.plugin_data_pb2 import TextPluginData
+
+        metadata = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(
+            plugin_name="text", content=TextPluginData(version=0).SerializeToString()))
+        tensor = TensorProto(dtype="DT_STRING", string_val=[text.encode("utf-8")],
+                             tensor_shape=TensorShapeProto(dim=[TensorShapeProto.Dim(size=1)]))
+        self._add(step, Summary(value=[Summary.Value(tag=tag, metadata=metadata, tensor=tensor)]))
+
+    def _add(self, step: int, summary) -> None:
+        from tensorboard.compat.proto.event_pb2 import Event
+
+        self._writer.add_event(Event(step=step, wall_time=time.time(), summary=summary))
+
+    def close(self) -> None:
+        self._writer.close()
+
+
 class RunRecorder:
     def __init__(self, run_dir: str | Path, session, *, checkpoint_every: int | None = None,
                  tensorboard: bool = True):
@@ -49,9 +88,7 @@ class RunRecorder:
         return self.run_dir / CHECKPOINT
 
     def _open_tensorboard(self) -> dict:
-        import tensorflow as tf
-
-        return {kind: tf.summary.create_file_writer(str(self.run_dir / kind)) for kind in ("train", "validation")}
+        return {kind: EventWriter(self.run_dir / kind) for kind in ("train", "validation")}
 
     def __call__(self, report) -> None:
         for event in report.events:
@@ -77,33 +114,25 @@ class RunRecorder:
         self._metrics.flush()
 
     def _write_tensorboard(self, report) -> None:
-        import tensorflow as tf
-
-        step = report.step
-        with self._writers["train"].as_default(step=step):
-            for head, value in report.train_loss.items():
-                tf.summary.scalar(f"loss/{head}", value)
-            for head, value in report.learning_rates.items():
-                tf.summary.scalar(f"learning_rate/{head}", value)
-            for head, value in (report.effective_weights or report.weights).items():
-                tf.summary.scalar(f"weight/{head}", value)
-            if report.total_loss is not None:
-                tf.summary.scalar("total_loss", report.total_loss)
-            tf.summary.scalar("steps_per_sec", report.steps_per_sec)
-            diag = report.diagnostics or {}
-            for kind in ("grad_norm", "update_share", "cosine"):
-                for key, value in diag.get(kind, {}).items():
-                    tf.summary.scalar(f"diagnostics/{kind}/{key}", value)
-            if "conflict_share" in diag:
-                tf.summary.scalar("diagnostics/conflict_share", diag["conflict_share"])
-            for event in report.events:
-                tf.summary.text("events", f"step {event.step}: {event.kind}: {event.text}")
+        train, validation = self._writers["train"], self._writers["validation"]
+        scalars = {f"loss/{head}": value for head, value in report.train_loss.items()}
+        scalars.update({f"learning_rate/{head}": value for head, value in report.learning_rates.items()})
+        scalars.update({f"weight/{head}": value for head, value in (report.effective_weights or report.weights).items()})
+        if report.total_loss is not None:
+            scalars["total_loss"] = report.total_loss
+        scalars["steps_per_sec"] = report.steps_per_sec
+        diag = report.diagnostics or {}
+        for kind in ("grad_norm", "update_share", "cosine"):
+            scalars.update({f"diagnostics/{kind}/{key}": value for key, value in diag.get(kind, {}).items()})
+        if "conflict_share" in diag:
+            scalars["diagnostics/conflict_share"] = diag["conflict_share"]
+        train.scalars(report.step, scalars)
+        for event in report.events:
+            train.text(report.step, "events", f"step {event.step}: {event.kind}: {event.text}")
         if report.val_loss is not None:
-            with self._writers["validation"].as_default(step=step):
-                for head, value in report.val_loss.items():
-                    tf.summary.scalar(f"loss/{head}", value)
-                for head, value in (report.val_metric or {}).items():
-                    tf.summary.scalar(f"metric/{head}", value)
+            values = {f"loss/{head}": value for head, value in report.val_loss.items()}
+            values.update({f"metric/{head}": value for head, value in (report.val_metric or {}).items()})
+            validation.scalars(report.step, values)
 
     def save_checkpoint(self) -> Path:
         """Write the checkpoint now: call at a step boundary (from a report, or when not training)."""
