@@ -676,4 +676,4 @@ def _start_ui(args: argparse.Namespace) -> int:
         check_session_options(options)
     except ValueError as err:
         raise UsageError(f"--gpus/--devices: {err}") from None
-    return run_app(args.preset, fps=args.fps, runs_dir=args.runs_dir, session_options=options)
+    return run_app(args.preset, fps=args.fps, runs_dir=args.runs_dir, session_options=options, exit_process=True)

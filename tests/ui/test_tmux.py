@@ -126,3 +126,47 @@ def test_real_terminal_session(tmp_path):
         assert "cuda" in logs[0].read_text().lower() or logs[0].stat().st_size >= 0
     finally:
         subprocess.run([TMUX, "kill-session", "-t", name], capture_output=True)
+
+
+@pytest.mark.skipif(TMUX is None, reason="tmux is not installed (.ci/run installs it with apt-get)")
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+def test_signal_stops_at_a_step_writes_the_checkpoint_and_exits(tmp_path, sig):
+    """kill -TERM / -HUP (an SSH connection dropping) while training: the worker stops at the next step,
+    the final checkpoint is written, the terminal is restored and the process exits within 2 s."""
+    import signal
+
+    from tui_mtl.checkpoint import read_meta
+
+    runs, pidfile = tmp_path / "runs", tmp_path / "pid"
+    name = f"tui-mtl-sig-{os.getpid()}-{sig}"
+    command = " ".join(console_script()) + " quickstart"
+    shell = (f"echo $$ > {pidfile}; env -u COLUMNS -u LINES TUI_MTL_RUNS_DIR={runs} {command}; "
+             f"echo exit=$?; sleep 30")
+    subprocess.run([TMUX, "new-session", "-d", "-s", name, "-x", "120", "-y", "40", "sh", "-c", shell], check=True)
+    pane = Pane(name)
+    try:
+        pane.wait_for(lambda t: "RUNNING" in t and row(t, "shape")[4:5] not in ([], ["—"]), 120, "training")
+        shell_pid = int(pidfile.read_text())
+        children = subprocess.run(["pgrep", "-P", str(shell_pid)], capture_output=True, text=True).stdout.split()
+        assert len(children) == 1, children
+        pid = int(children[0])
+        started = time.monotonic()
+        os.kill(pid, getattr(signal, sig))
+        while time.monotonic() - started < 10:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.02)
+        took = time.monotonic() - started
+        print(f"{sig}: exited {took:.2f} s after the signal")
+        text = pane.wait_for(lambda t: "exit=" in t, 5, "the shell to print the exit code")
+        assert took < 2.0, f"{sig}: exited after {took:.2f} s"
+        assert "exit=0" in text
+        assert "RUNNING" not in text  # the terminal is restored: the dashboard is gone from the screen
+        (run,) = runs.iterdir()
+        meta = read_meta(run / "checkpoint.npz")
+        assert meta["step"] > 0 and meta["preset"] == "quickstart"
+        assert (run / "metrics.csv").stat().st_size > 0
+    finally:
+        subprocess.run([TMUX, "kill-session", "-t", name], capture_output=True)

@@ -190,11 +190,13 @@ def _driver_class(terminal):
 
 
 def run_app(preset: str | None = None, *, fps: int = DEFAULT_FPS, runs_dir: str | None = None,
-            session_options: dict | None = None) -> int:
+            session_options: dict | None = None, exit_process: bool = False) -> int:
     """Run the terminal app: the picker (preset None) or straight to the dashboard. Returns an exit code.
 
     `session_options`: gpus, devices, mixed_precision, memory_growth (as `tui-mtl run` takes them);
     devices are configured in the training worker, before the Session is built.
+    `exit_process`: end the process as soon as everything is saved and the terminal restored, skipping
+    the interpreter's teardown of TensorFlow (seconds; a SIGTERM/SIGHUP must end within 2 s).
     """
     apply_fps(fps)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -228,4 +230,11 @@ def run_app(preset: str | None = None, *, fps: int = DEFAULT_FPS, runs_dir: str 
     code = app.return_code if app is not None else 1
     if code and redirect is not None and redirect.log_path is not None:
         print(f"tui-mtl: stopped with an error; details in {redirect.log_path}", file=sys.stderr)
+    if exit_process and "tensorflow" in sys.modules:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001
+                pass
+        os._exit(code or 0)  # run folders are closed and flushed; TensorFlow's teardown is all that is left
     return code or 0
