@@ -266,10 +266,12 @@ class ForkScreen(ModalScreen[ForkRequest | None]):
     def compose(self) -> ComposeResult:
         from textual.widgets import SelectionList
 
-        with Vertical(classes="dialog fork"):
-            yield Static("[b]Fork: compare strategies from this exact point[/b]\nEvery branch starts from the "
-                         "current weights and optimizer state and trains on the same batches.",
-                         classes="dialog-text")
+        from textual.containers import VerticalScroll
+
+        with VerticalScroll(classes="dialog fork"):  # scrolls at 80x24
+            yield Static("[b]Fork: compare strategies from this exact point[/b] (space picks, ctrl+f forks)\n"
+                         "Every branch starts from the current weights and optimizer state and trains on the "
+                         "same batches.", classes="dialog-text")
             yield SelectionList(*((name, name, name == self.current) for name in self.strategies), id="strategies")
             yield Static("Optional: one more branch with the current strategy and these changes", classes="dialog-hint")
             with Horizontal(classes="field"):
