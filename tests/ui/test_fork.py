@@ -70,6 +70,10 @@ async def test_fork_overlays_branches_and_drop_removes_one():
         await wait_until(lambda: grouped.learning_rates["shape"] == pytest.approx(2e-3), what="grouped lr")
         assert summed.learning_rates["shape"] == pytest.approx(1e-3)
         assert "grouped" in str(app.screen.query_one("#strategy").render())
+        await press(app, "c")  # checkpoints the current branch, into its own folder
+        await wait_until(lambda: (dash.run_dir / "branches" / "grouped" / "checkpoint.npz").exists(),
+                         what="the branch's checkpoint")
+        assert not (dash.run_dir / "branches" / "summed" / "checkpoint.npz").exists()
 
         # one-branch view cycles through the branches, then back to the overlay
         await press(app, "v")

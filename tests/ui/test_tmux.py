@@ -120,7 +120,9 @@ def test_real_terminal_session(tmp_path):
                 break
             time.sleep(0.1)
         else:
-            raise AssertionError(f"tui-mtl (pid {pid}) still running 15 s after q")
+            state = subprocess.run(["ps", "-o", "stat=,etime=", "-p", str(pid)], capture_output=True, text=True).stdout
+            raise AssertionError(f"tui-mtl (pid {pid}, {state.strip()}) still running 15 s after q; the pane:\n"
+                                 f"{pane.text()}")
         logs = list(runs.glob("*/stderr.log"))
         assert logs, "fd 2 was not redirected into the run folder"
         assert "cuda" in logs[0].read_text().lower() or logs[0].stat().st_size >= 0
