@@ -292,7 +292,9 @@ class ForkScreen(ModalScreen[ForkRequest | None]):
     def on_mount(self) -> None:
         from textual.widgets import SelectionList
 
-        self.query_one("#strategies", SelectionList).focus()
+        selection = self.query_one("#strategies", SelectionList)
+        selection.highlighted = self.strategies.index(self.current) if self.current in self.strategies else 0
+        selection.focus()
 
     def _check(self) -> ForkRequest | None:
         from textual.widgets import SelectionList

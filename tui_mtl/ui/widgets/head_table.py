@@ -66,7 +66,7 @@ def compare_columns(branches: list[str], current: str, with_best: bool = True) -
         label = ("▸" if name == current else "") + name
         columns.append((f"{name}/train", label[:9], 9))
         if with_best:
-            columns.append((f"{name}/best", "best", 7))
+            columns.append((f"{name}/best", "best", 8))
         columns.append((f"{name}/val", "val", 9))
     return tuple(columns)
 
