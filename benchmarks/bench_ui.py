@@ -208,7 +208,6 @@ def bench_plot(points: list[int], repeats: int = 10) -> dict:
     from tests.ui.conftest import make_app  # a dashboard on a fake session: no TensorFlow here
     from tui_mtl.history import History
     from tui_mtl.reports import Event
-    from tui_mtl.ui.widgets.loss_plot import LossPlot
 
     results = {}
 
@@ -231,7 +230,7 @@ def bench_plot(points: list[int], repeats: int = 10) -> dict:
                             val.append(step, 1.1 / (1 + step * 1e-3 * (head_index + 1)))
                 history.events.extend([Event(n // 3, "strategy", "grouped"), Event(2 * n // 3, "lr", "shape lr=0.002")])
                 dash.session.history = history
-                plots = list(app.screen.query(LossPlot))
+                plots = dash.head_plots()  # not the hidden diagnostics plots
                 for log in (False, True):
                     samples = []
                     for _ in range(repeats):
