@@ -258,9 +258,12 @@ class Session:
             per_replica = dist.run(replica, args=(x, y))
             return tf.nest.map_structure(lambda v: dist.experimental_local_results(v)[0], per_replica)
 
-        def step(x, y, variant, diagnose):
-            # variant and diagnose are Python values: one trace per combination, then reused
+        def step(source, variant, diagnose):
+            # source is this session's iterator (the batch is drawn inside the graph, as Keras `fit`
+            # does) or an (x, y) batch shared by a comparison's branches; variant and diagnose are
+            # Python values. One trace per combination, then reused.
             self.trace_counts[name] += 1  # runs only while tracing
+            x, y = source if isinstance(source, tuple) else next(source)
             plan = compute_summed(x, y, variant, diagnose)
             diagnostics, applied = rule.apply(x, y, plan, variant, diagnose)
             losses = tf.stack(plan["losses"])
@@ -404,14 +407,19 @@ class Session:
                 return
             action()
 
-    def next_batch(self):
+    def _stream(self):
         if self._iterator is None:
             stream = self.data.train.skip(self.batches_drawn)
             if self._dist is not None:  # each replica gets its slice of the global batch
                 stream = self._dist.experimental_distribute_dataset(stream)
             self._iterator = iter(stream)
+        return self._iterator
+
+    def next_batch(self):
+        """The next batch of this session's stream, drawn in Python (a comparison shares it)."""
+        batch = next(self._stream())
         self.batches_drawn += 1
-        return next(self._iterator)
+        return batch
 
     def skip_to_batch(self, count: int) -> None:
         """Continue the batch stream at batch `count` (the stream is deterministic for its seed)."""
@@ -431,15 +439,19 @@ class Session:
 
     def step(self) -> None:
         """One training step on the next batch of this session's stream (commands already applied)."""
-        self.train_on(*self.next_batch())
+        self._train(self._stream())
+        self.batches_drawn += 1
 
     def train_on(self, x, y) -> None:
         """One training step on the given batch under the strategy in force; validates when due."""
+        self._train((x, y))
+
+    def _train(self, source) -> None:
         started = time.perf_counter()
         rule = self._rules[self.strategy]
         every = self.diagnostics_every
         diagnose = bool(every) and (self.step_count + 1) % every == 0
-        diagnostics, applied, losses = self._step_fns[self.strategy](x, y, rule.next_variant(), diagnose)
+        diagnostics, applied, losses = self._step_fns[self.strategy](source, rule.next_variant(), diagnose)
         self.step_count += 1
         if not bool(applied):  # one scalar per step: a NaN must stop training at the step it appears
             self._on_nonfinite(losses.numpy())
