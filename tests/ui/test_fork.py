@@ -188,3 +188,16 @@ async def test_fork_refused_by_the_engine_keeps_training(monkeypatch):
                          what="training goes on")
         assert dash.comparison is None
         await press(app, "q")
+
+
+async def test_fork_after_the_run_finished_trains_the_branches():
+    app = make_app(step_delay=0)
+    async with app.run_test(size=SIZE):
+        dash = app.dashboard
+        await wait_until(lambda: dash.state == "finished", timeout=10, what="finished")
+        dash.request_fork(["grouped", "pcgrad"])
+        await wait_until(lambda: dash.comparison is not None, what="fork from idle")
+        assert dash.fork_step == 2000
+        await wait_until(lambda: dash.comparison.step_count > 2050, what="branches train")
+        assert dash.state in ("running", "finished") and dash.error is None
+        await press(app, "q")
