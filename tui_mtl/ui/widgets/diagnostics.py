@@ -46,7 +46,7 @@ def latest_table(heads: list[str], diagnostics: dict | None, effective: dict | N
         line.append("conflicting pairs ", style="bold")
         line.append(f"{diag['conflict_share']:.0%}", style="red" if diag["conflict_share"] > 0 else "")
     if step is not None:
-        line.append(f"   (step {step:,}" + (f", every {every}" if every else "") + ")", style="dim")
+        line.append(f" · step {step:,}" + (f", every {every}" if every else ""), style="dim")
     outer = Table.grid()
     outer.add_row(table)
     outer.add_row(line)
