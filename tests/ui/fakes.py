@@ -34,7 +34,8 @@ def _check(value, what: str, allow_zero: bool = False) -> float:
 class FakeSession:
     def __init__(self, preset, *, prefill: int = 0, step_delay: float = 0.005, report_every: int = 20,
                  speed: float = 200.0, fail_at: int | None = None, nan_at: int | None = None,
-                 events_at: dict | None = None, start_paused: bool = False, fault_at: int | None = None):
+                 events_at: dict | None = None, start_paused: bool = False, fault_at: int | None = None,
+                 fork_pause_after: int | None = None):
         self.preset = preset
         self.head_names = preset.model.head_names
         self.learning_rates = {TRUNK: preset.training.trunk_learning_rate,
@@ -58,6 +59,7 @@ class FakeSession:
         self.fail_at = fail_at
         self.nan_at = nan_at
         self.fault_at = fault_at  # like the engine on a non-finite step: skip it, pause, say why
+        self.fork_pause_after = fork_pause_after  # a comparison pauses itself this many steps after the fork
         self._fault = None
         self.runs = 0
         self.commands_applied: list[str] = []
@@ -406,6 +408,7 @@ class FakeComparison:
             self.branches[name] = branch
         self.step_delay = parent.step_delay
         self.report_every = parent.report_every
+        self.pause_at = None if parent.fork_pause_after is None else self.fork_step + parent.fork_pause_after
         self._subscribers: list = []
         self._commands: queue.Queue = queue.Queue()
         self._lock = threading.RLock()
@@ -493,6 +496,8 @@ class FakeComparison:
                     time.sleep(self.step_delay)
                 for branch in self.branches.values():
                     branch._step()
+                if self.pause_at is not None and self.step_count == self.pause_at:
+                    self._paused = True  # a snapshot's steady state
                 due = any(b._val is not None or b._diag is not None or b._pending_events
                           for b in self.branches.values())
                 if due or self.step_count % self.report_every == 0:

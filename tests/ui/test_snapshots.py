@@ -42,6 +42,36 @@ def test_dashboard_snapshot_80x24(snap_compare):
     assert snap_compare(dashboard_app(), terminal_size=(80, 24), run_before=dashboard_ready)
 
 
+def test_fork_overlay_snapshot(snap_compare):
+    """Three branches forked at step 600, paused 300 steps later: the overlay, the side-by-side table."""
+
+    async def run_before(pilot):
+        await dashboard_ready(pilot)
+        dash = pilot.app.dashboard
+        dash.request_fork(["summed", "grouped", {"strategy": "summed", "lr": {"x": 4e-3}, "name": "fast-x"}])
+        await wait_until(lambda: dash.comparison is not None and dash.comparison.paused
+                         and dash.comparison.step_count == 900, what="paused comparison")
+        await wait_until(lambda: all(r.state == "paused" for r in dash.branch_reports.values()), what="reports")
+        dash.replot()
+        dash._refresh_text()
+        await pilot.pause()
+
+    app = make_app("quickstart", prefill=600, start_paused=True, events_at=EVENTS, fork_pause_after=300)
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_diagnostics_snapshot(snap_compare):
+    async def run_before(pilot):
+        await dashboard_ready(pilot)
+        await pilot.press("d")
+        dash = pilot.app.dashboard
+        dash.replot()
+        dash._refresh_text()
+        await pilot.pause()
+
+    assert snap_compare(dashboard_app(), terminal_size=SIZE, run_before=run_before)
+
+
 def test_help_snapshot(snap_compare):
     async def run_before(pilot):
         await dashboard_ready(pilot)

@@ -37,7 +37,7 @@ from tui_mtl.ui.messages import (DeviceChanged, ForkFailed, ForkReady, Note, Rep
 from tui_mtl.ui.screens.dialogs import (ConfirmScreen, EditHeadScreen, ForkRequest, ForkScreen, HeadEdit,
                                         SavePresetScreen, SaveRequest)
 from tui_mtl.ui.screens.help import HelpScreen
-from tui_mtl.ui.widgets.diagnostics import DiagnosticsPanel
+from tui_mtl.ui.widgets.diagnostics import DiagnosticsPanel, latest_from_history
 from tui_mtl.ui.widgets.head_table import (COLUMNS, TRUNK, CompareRow, HeadRow, HeadTable, columns_width,
                                            compare_columns)
 from tui_mtl.ui.widgets.loss_plot import PALETTE, PARENT_COLOR, TRAIN_COLOR, VAL_COLOR, LossPlot, SeriesStyle
@@ -574,9 +574,12 @@ class DashboardScreen(Screen[None]):
         events = self.session.history.markers() if self.session is not None else []
         self.query_one(EventLine).show(events, self.note)
         if self.show_diagnostics:
+            diagnostics, step = self.last_diagnostics, self.last_diagnostics_step
+            if diagnostics is None and self.session is not None:  # e.g. a resumed run: from its history
+                diagnostics, step = latest_from_history(self.session.history, self.preset.model.head_names)
             self.query_one(DiagnosticsPanel).show_latest(
-                self.last_diagnostics, report.effective_weights if report is not None else None,
-                self.last_diagnostics_step, self.preset.training.diagnostics_every)
+                diagnostics, report.effective_weights if report is not None else None,
+                step, self.preset.training.diagnostics_every)
 
     def _tick(self) -> None:
         """Timer: text and plots take turns (each at plot_hz), so no tick does both; keys and state

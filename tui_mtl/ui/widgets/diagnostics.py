@@ -18,14 +18,34 @@ def _color(i: int) -> str:
     return f"rgb({r},{g},{b})"
 
 
+def latest_from_history(history, heads: list[str]) -> tuple[dict | None, int | None]:
+    """The newest diagnostics kept in a History (a resumed run, or reports from before the UI)."""
+    steps, _values = history.diagnostic_points(f"grad_norm/{heads[0]}") if heads else ([], [])
+    if not steps:
+        return None, None
+
+    def last(key: str):
+        values = history.diagnostic_points(key)[1]
+        return values[-1] if values else None
+
+    pairs = [f"{a}~{b}" for i, a in enumerate(heads) for b in heads[i + 1:]]
+    diag = {"grad_norm": {h: last(f"grad_norm/{h}") for h in heads},
+            "update_share": {h: last(f"update_share/{h}") for h in heads},
+            "cosine": {p: v for p in pairs if (v := last(f"cosine/{p}")) is not None}}
+    share = last("conflict_share")
+    if share is not None:
+        diag["conflict_share"] = share
+    return diag, int(round(steps[-1]))
+
+
 def latest_table(heads: list[str], diagnostics: dict | None, effective: dict | None, step: int | None,
-                 every: int | None) -> Table | Text:
+                 every: int | None):
     """The newest diagnostics as a small table (one row per head), cosines and conflict share below."""
     if not diagnostics and not effective:
         when = f"every {every} steps" if every else "off (training.diagnostics_every = 0)"
         return Text(f"no diagnostics yet — computed {when}", style="dim")
     diag = diagnostics or {}
-    table = Table.grid(padding=(0, 2))
+    table = Table(box=None, show_header=False, padding=(0, 1), pad_edge=False)
     for header in ("head", "grad norm", "update share", "eff. weight"):
         table.add_column(header, justify="left" if header == "head" else "right")
     table.add_row(*(Text(h, style="bold") for h in ("head", "grad norm", "update share", "eff. weight")))
@@ -47,10 +67,9 @@ def latest_table(heads: list[str], diagnostics: dict | None, effective: dict | N
         line.append(f"{diag['conflict_share']:.0%}", style="red" if diag["conflict_share"] > 0 else "")
     if step is not None:
         line.append(f" · step {step:,}" + (f", every {every}" if every else ""), style="dim")
-    outer = Table.grid()
-    outer.add_row(table)
-    outer.add_row(line)
-    return outer
+    from rich.console import Group
+
+    return Group(table, line)
 
 
 class DiagnosticsPanel(Vertical):
