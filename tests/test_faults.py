@@ -124,3 +124,26 @@ def test_out_of_device_memory_becomes_one_clear_message(tiny):
     with pytest.raises(DeviceMemoryError, match="ran out of memory; try a smaller training.batch_size"):
         session.run(3)
     assert reports[-1].state == "error" and "smaller training.batch_size" in reports[-1].message
+
+
+def test_a_checkpoint_that_cannot_be_written_does_not_stop_training(tiny, tmp_path):
+    session = Session(tiny)
+    session.run(2)
+    done = []
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the folder should be")
+    session.save_checkpoint(blocked / "checkpoint.npz", on_done=lambda path, err: done.append((path, err)))
+    assert done and done[0][0] is None and isinstance(done[0][1], OSError)
+    assert session.events[-1].kind == "checkpoint" and "not saved" in session.events[-1].text
+    session.run(2)  # training goes on
+    assert session.step_count == 4
+    good = tmp_path / "ck.npz"
+    session.save_checkpoint(good, on_done=lambda path, err: done.append((path, err)))
+    assert done[-1] == (good, None) and good.is_file()
+
+
+def test_a_closed_comparison_does_not_run_again(tiny):
+    comparison = Session(tiny).fork(["summed", "grouped"])
+    comparison.close()
+    comparison.run(5)
+    assert comparison.step_count == 0

@@ -96,6 +96,7 @@ class Comparison:
         self._running = False
         self._paused = False
         self._stop = threading.Event()
+        self._closed = False
         self._last_report_time = time.perf_counter()
         self._last_report_step = fork_step
 
@@ -175,6 +176,11 @@ class Comparison:
     def stop(self) -> None:
         self._stop.set()
 
+    def close(self) -> None:
+        """Stop for good: a running `run()` returns at the next step, any later `run()` at once."""
+        self._closed = True
+        self._stop.set()
+
     def subscribe(self, callback: Callable[[dict], None]) -> Callable[[], None]:
         """callback({branch name: Report}) whenever the branches report (they report together)."""
         self._subscribers.append(callback)
@@ -228,7 +234,8 @@ class Comparison:
             with self._lock:
                 self._running = False
             raise
-        self._stop.clear()
+        if not self._closed:
+            self._stop.clear()
         self._last_report_time = time.perf_counter()
         self._last_report_step = self.step_count
         try:

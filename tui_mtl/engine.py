@@ -426,11 +426,28 @@ class Session:
         self.batches_drawn = count
         self._iterator = None
 
-    def save_checkpoint(self, path) -> None:
-        """Save everything needed to continue exactly, atomically (applied at a step boundary)."""
+    def save_checkpoint(self, path, on_done: Callable | None = None) -> None:
+        """Save everything needed to continue exactly, atomically, at the next step boundary.
+
+        A failed write (disk full, read-only folder) does not stop training: it becomes a "checkpoint"
+        event saying why, the previous file stays intact, and `on_done(path or None, error or None)`
+        is told either way.
+        """
         from tui_mtl import checkpoint
 
-        self._submit(lambda: (checkpoint.save(self, path), self._note("checkpoint", f"saved {Path(path).name}")))
+        def apply():
+            try:
+                checkpoint.save(self, path)
+            except OSError as err:
+                self._note("checkpoint", f"not saved: {err.strerror or err} ({path})")
+                if on_done:
+                    on_done(None, err)
+                return
+            self._note("checkpoint", f"saved {Path(path).name}")
+            if on_done:
+                on_done(Path(path), None)
+
+        self._submit(apply)
 
     def load_checkpoint(self, path) -> None:
         from tui_mtl import checkpoint
