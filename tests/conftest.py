@@ -34,6 +34,18 @@ def tiny_preset(**changes) -> Preset:
     return preset.with_changes(**changes) if changes else preset
 
 
+def wait_for(predicate, timeout: float = 20.0) -> bool:
+    """Poll `predicate` until it holds (True) or `timeout` seconds pass (False)."""
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
+
+
 @pytest.fixture
 def tiny():
     return tiny_preset()

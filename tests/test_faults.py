@@ -5,17 +5,8 @@ import time
 
 import numpy as np
 
-from tests.conftest import tiny_preset
+from tests.conftest import tiny_preset, wait_for
 from tui_mtl.engine import Session
-
-
-def wait_for(predicate, timeout=20.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def test_a_nan_step_is_skipped_and_pauses_with_a_message_naming_head_and_step():

@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.conftest import tiny_preset
+from tests.conftest import tiny_preset, wait_for
 from tui_mtl.engine import Session
 from tui_mtl.errors import CommandError
 
@@ -223,7 +223,7 @@ def test_close_is_not_lost_before_run_and_flush_waits_for_queued_commands(tiny):
     worker = threading.Thread(target=session.run, args=(100000,))
     worker.start()
     try:
-        assert wait_until(lambda: session.step_count > 3)
+        assert wait_for(lambda: session.step_count > 3)
         session.set_lr("size", 0.0007)
         assert session.flush(timeout=10)
         assert session.learning_rates["size"] == 0.0007  # applied by the training thread
@@ -234,12 +234,3 @@ def test_close_is_not_lost_before_run_and_flush_waits_for_queued_commands(tiny):
     before = session.step_count
     session.run(50)  # closed: returns at once
     assert session.step_count == before
-
-
-def wait_until(predicate, timeout=10.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
