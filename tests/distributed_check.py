@@ -18,6 +18,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 from tests.conftest import tiny_preset  # noqa: E402
 from tui_mtl.devices import make_distribution  # noqa: E402
 from tui_mtl.engine import Session  # noqa: E402
+from tui_mtl.loss_scaling import LossScaling  # noqa: E402
 
 STEPS = int(sys.argv[1]) if len(sys.argv) > 1 else 6
 strategies = sys.argv[2].split(",") if len(sys.argv) > 2 else ["summed"]
@@ -31,10 +32,13 @@ def mirrored_everywhere(session) -> bool:
     return all(isinstance(v, tf.distribute.DistributedValues) for v in tf_variables)
 
 
-for name in strategies:
+for key in strategies:
+    # "NAME:scaled": both sessions under a loss scale (unscaled on the plan summed over replicas)
+    name, _, scaled = key.partition(":")
+    options = {"loss_scaling": LossScaling(initial=1024.0, growth_steps=4)} if scaled else {}
     preset = tiny_preset(strategy={"name": "summed"}, data={"shuffle": True}, training={"diagnostics_every": 3})
-    single = Session(preset)
-    mirrored = Session(preset, distribution=dist)
+    single = Session(preset, **options)
+    mirrored = Session(preset, distribution=dist, **options)
     reports = []
     mirrored.subscribe(reports.append)
     for session in (single, mirrored):
@@ -47,7 +51,8 @@ for name in strategies:
                 for a, b in zip(single.model.get_weights(), single._initial_weights))
     losses = {h: abs(single.last_report.train_loss[h] - mirrored.last_report.train_loss[h])
               for h in single.head_names}
-    results[name] = {"diff": diff, "moved": moved, "loss_diff": max(losses.values()),
+    results[key] = {"diff": diff, "moved": moved, "loss_diff": max(losses.values()),
                      "replicas": mirrored.replicas, "diagnostics": any(r.diagnostics for r in reports),
-                     "mirrored": mirrored_everywhere(mirrored)}
+                     "mirrored": mirrored_everywhere(mirrored),
+                     "loss_scales": [single.loss_scale_state, mirrored.loss_scale_state]}
 print("RESULT " + json.dumps(results))

@@ -14,7 +14,7 @@ from tui_mtl.devices import parse_device_list
 
 # every update rule's code path (cagrad shares mgda's) and every weighting that keeps state
 EXACT = ["summed", "grouped", "alternating", "mgda", "summed+uncertainty", "grouped+dwa",
-         "summed+gradnorm", "summed+famo"]
+         "summed+gradnorm", "summed+famo", "grouped:scaled"]
 RANDOM = ["pcgrad"]  # its random order differs by device count: run, not compared
 
 
@@ -38,6 +38,8 @@ def test_two_devices_train_exactly_like_one_on_the_same_global_batches(results, 
     assert result["loss_diff"] <= 1e-5  # reported losses are global means, not one replica's
     assert result["diagnostics"]
     assert result["mirrored"]  # optimizers made after a switch were made inside the scope
+    single_scale, mirrored_scale = result["loss_scales"]
+    assert single_scale == mirrored_scale  # the dynamic scale moves the same way on both
 
 
 @pytest.mark.slow
@@ -79,7 +81,7 @@ def test_bf16_computes_in_bfloat16_with_float32_outputs_and_trains():
     (["--devices", "x"], "'x' is not a device index"),
     (["--devices", "0,1"], "no CPU device 1"),  # this machine: one CPU device, no GPU
     (["--gpus", "3"], "no GPU 3"),
-    (["--mixed-precision", "fp16"], "invalid choice: 'fp16'"),
+    (["--mixed-precision", "fp8"], "invalid choice: 'fp8'"),
 ])
 def test_bad_device_options_exit_2_with_one_line(tmp_path, flags, fragment):
     from tests.conftest import tiny_preset

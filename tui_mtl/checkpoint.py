@@ -3,7 +3,7 @@
 Everything needed to continue exactly: model weights (trainable and not), every optimizer's state
 for every strategy used so far, adaptive-weighting state, rates, weights, loss scales, the strategy
 in force, the rules' Python state (whose turn it is), the history, the step and how many batches
-were drawn. Written atomically: a crash while writing leaves the previous checkpoint intact.
+were drawn, the precision and the dynamic loss scale. Written atomically: a crash while writing leaves the previous checkpoint intact.
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ def describe(session) -> dict:
         "learning_rates": session.learning_rates,
         "weights": session.weights,
         "loss_scales": session.loss_scales,
+        "mixed_precision": session.mixed_precision,
+        "loss_scale": session.loss_scale_state,
         "train_seconds": session._train_seconds,
         "events": [[e.step, e.kind, e.text] for e in session.events],
         "history": session.history.to_dict(),
@@ -105,6 +107,7 @@ def load(session, path: str | Path) -> None:
     head_lrs = {h: session.learning_rates[h] for h in session.head_names}
     for rule in session._rules.values():
         rule.set_learning_rates(session.learning_rates["trunk"], head_lrs)
+    session.loss_scale_state = meta.get("loss_scale")
     session.strategy = meta["strategy"]
     session.step_count = int(meta["step"])
     session._train_seconds = float(meta["train_seconds"])

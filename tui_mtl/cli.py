@@ -96,8 +96,9 @@ def _add_device_options(parser: argparse.ArgumentParser) -> None:
                                       "CUDA_VISIBLE_DEVICES allows)")
     group.add_argument("--devices", help="train on several devices at once: `all` or indices among the "
                                          "visible ones, e.g. 0,1 (tf.distribute.MirroredStrategy)")
-    group.add_argument("--mixed-precision", choices=("bf16", "off"), default="off",
-                       help="compute in bfloat16 with float32 variables and outputs (default off)")
+    group.add_argument("--mixed-precision", choices=("bf16", "fp16", "off"),
+                       help="compute in bfloat16 or float16 with float32 variables and outputs; fp16 "
+                            "adds dynamic loss scaling (default off; resume: the run's own)")
     group.add_argument("--no-memory-growth", action="store_true",
                        help="let TensorFlow take all GPU memory up front (default: grow on demand, "
                             "so a shared box keeps its memory)")
@@ -120,7 +121,7 @@ def _session_options(args: argparse.Namespace) -> dict:
         distribution = devices.make_distribution(chosen)
     except (ValueError, RuntimeError) as err:
         raise UsageError(f"--gpus/--devices: {err}") from None
-    return {"distribution": distribution, "mixed_precision": args.mixed_precision}
+    return {"distribution": distribution, "mixed_precision": args.mixed_precision or "off"}
 
 
 def _add_run_folder_options(parser: argparse.ArgumentParser) -> None:
@@ -448,6 +449,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if args.steps is not None and args.steps <= 0:
         raise UsageError(f"--steps must be a positive number of steps, got {args.steps}")
     options = _session_options(args)
+    if args.mixed_precision is None:  # continue in the precision the run was trained in
+        from tui_mtl.checkpoint import read_meta
+
+        options["mixed_precision"] = read_meta(checkpoint_file).get("mixed_precision", "off")
     from tui_mtl.engine import Session
 
     session = Session(preset, base_dir=run_dir, report_interval=0.25, **options)

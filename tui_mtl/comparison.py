@@ -126,7 +126,7 @@ class Comparison:
         for name, spec in zip(names, specs):
             branch = Session(preset, data=parent.data, report_interval=parent.report_interval,
                              report_every=parent.report_every, distribution=parent._dist,
-                             mixed_precision=parent.mixed_precision)
+                             mixed_precision=parent.mixed_precision, loss_scaling=parent.loss_scaling)
             branch.copy_state_from(parent)
             branch.set_strategy(spec.strategy)
             for head, rate in spec.lr.items():

@@ -26,6 +26,7 @@ from tui_mtl.training_loop import run_loop
 from tui_mtl.strategies.registry import canonical_name, load_update_rule, load_weighting, parse_strategy_name
 
 TRUNK = "trunk"
+PRECISIONS = ("off", "bf16", "fp16")  # fp16 brings dynamic loss scaling
 
 LOSS_CLASSES = {
     "mse": "MeanSquaredError",
@@ -103,17 +104,22 @@ class Session:
 
     def __init__(self, preset: Preset, *, base_dir: Path | None = None, report_interval: float = 0.25,
                  report_every: int | None = None, seed: int | None = None, data=None, distribution=None,
-                 mixed_precision: str = "off"):
+                 mixed_precision: str = "off", loss_scaling=None):
         """`distribution`: a tf.distribute strategy (e.g. from devices.make_distribution) or None;
-        `mixed_precision`: "off" or "bf16"."""
+        `mixed_precision`: "off", "bf16" or "fp16"; `loss_scaling`: a loss_scaling.LossScaling
+        (default: Keras' dynamic scaling under fp16, none otherwise)."""
         import tensorflow as tf
+
+        from tui_mtl.loss_scaling import LossScaling
 
         self._tf = tf
         self._dist = distribution
-        if mixed_precision not in ("off", "bf16"):
-            raise CommandError(f"mixed precision {mixed_precision!r}: use bf16 or off (fp16 needs loss scaling, "
-                               f"which tui-mtl does not do yet)")
+        if mixed_precision not in PRECISIONS:
+            raise CommandError(f"mixed precision {mixed_precision!r}: use one of {', '.join(PRECISIONS)}")
         self.mixed_precision = mixed_precision
+        if loss_scaling is None and mixed_precision == "fp16":
+            loss_scaling = LossScaling()
+        self.loss_scaling = loss_scaling
         with self._scope():
             self._build(preset, base_dir, report_interval, report_every, seed, data)
 
@@ -124,6 +130,7 @@ class Session:
         import keras
 
         from tui_mtl.data import build_data
+        from tui_mtl.loss_scaling import DynamicLossScale
         from tui_mtl.model import build_model
 
         tf = self._tf
@@ -146,12 +153,14 @@ class Session:
                                         name="loss_weights")
         self._scales_var = tf.Variable([h.loss_scale for h in heads], dtype=tf.float32, trainable=False,
                                        name="loss_scales")
+        self._loss_scale = None if self.loss_scaling is None else DynamicLossScale(self.loss_scaling)
+        self.overflow_skips = 0  # steps skipped by dynamic loss scaling (float16 overflow)
         from tui_mtl.strategies.base import StepContext
 
         loss_fns = {h.name: getattr(keras.losses, LOSS_CLASSES[h.loss])() for h in heads}
         self._ctx = StepContext(self.net, loss_fns, self._weights_var, self._scales_var,
                                 make_optimizer_factory(preset.training.optimizer), seed=seed,
-                                **self._distribution_hooks())
+                                loss_scale=self._loss_scale, **self._distribution_hooks())
         self._metrics = {h.name: getattr(keras.metrics, METRIC_CLASSES[(h.kind, h.metric)])() for h in heads}
         # On-device accumulators: nothing leaves the device until a report is due.
         self._loss_sum = tf.Variable(tf.zeros([len(heads)]), trainable=False, name="loss_sum")
@@ -244,7 +253,7 @@ class Session:
         tf = self._tf
         self.trace_counts[name] = 0
 
-        dist = self._dist
+        dist, loss_scale = self._dist, self._loss_scale
 
         def compute_summed(x, y, variant, diagnose):
             """The rule's plan, summed over replicas (per-replica losses are pre-divided by their count)."""
@@ -265,12 +274,15 @@ class Session:
             self.trace_counts[name] += 1  # runs only while tracing
             x, y = source if isinstance(source, tuple) else next(source)
             plan = compute_summed(x, y, variant, diagnose)
+            if loss_scale is not None:
+                plan = loss_scale.unscale(plan)
             diagnostics, applied = rule.apply(x, y, plan, variant, diagnose)
             losses = tf.stack(plan["losses"])
+            rescaled = tf.constant(False) if loss_scale is None else loss_scale.update(applied, losses)
             # a skipped (non-finite) step adds nothing to the reported means
             self._loss_sum.assign_add(tf.where(applied, losses, tf.zeros_like(losses)))
             self._loss_count.assign_add(tf.cast(applied, tf.float32))
-            return diagnostics, applied, losses
+            return diagnostics, applied, losses, rescaled
 
         # autograph off: the rules use TensorFlow ops for data-dependent choices, never Python `if`
         return self._tf.function(step, autograph=False)
@@ -385,6 +397,8 @@ class Session:
                 rule.reset_state()
             self._loss_sum.assign(self._tf.zeros_like(self._loss_sum))
             self._loss_count.assign(0.0)
+            if self._loss_scale is not None:
+                self._loss_scale.reset()
             self.step_count = 0
             self._train_seconds = 0.0
             self.last_report = None
@@ -468,10 +482,13 @@ class Session:
         rule = self._rules[self.strategy]
         every = self.diagnostics_every
         diagnose = bool(every) and (self.step_count + 1) % every == 0
-        diagnostics, applied, losses = self._step_fns[self.strategy](source, rule.next_variant(), diagnose)
+        diagnostics, applied, losses, rescaled = self._step_fns[self.strategy](source, rule.next_variant(), diagnose)
         self.step_count += 1
         if not bool(applied):  # one scalar per step: a NaN must stop training at the step it appears
-            self._on_nonfinite(losses.numpy())
+            if bool(rescaled):  # a float16 overflow: the scale was halved, the next step goes on
+                self.overflow_skips += 1
+            else:
+                self._on_nonfinite(losses.numpy())
         elif diagnose:
             self._pending_diag = self._named_diagnostics(diagnostics)
         self._train_seconds += time.perf_counter() - started
@@ -589,6 +606,7 @@ class Session:
             elapsed=self._train_seconds, val_loss=frozen(val_loss), val_metric=frozen(val_metric),
             events=tuple(self._pending_events), message=message,
             effective_weights=frozen(self.effective_weights()), diagnostics=self._pending_diag,
+            loss_scale=None if self._loss_scale is None else float(self._loss_scale.scale.numpy()),
         )
         self._pending_events.clear()
         self._pending_val = None
@@ -632,6 +650,20 @@ class Session:
 
     # --- state: copies for forks ---------------------------------------------------------
 
+    @property
+    def loss_scale_state(self) -> tuple | None:
+        """(scale, clean steps) of dynamic loss scaling, or None without it. Kept apart from
+        `state_variables` so that a checkpoint fits a session of any precision."""
+        if self._loss_scale is None:
+            return None
+        return float(self._loss_scale.scale.numpy()), int(self._loss_scale.clean_steps.numpy())
+
+    @loss_scale_state.setter
+    def loss_scale_state(self, state: tuple | None) -> None:
+        if self._loss_scale is not None and state is not None:
+            self._loss_scale.scale.assign(state[0])
+            self._loss_scale.clean_steps.assign(state[1])
+
     def state_variables(self) -> list:
         """Model weights (trainable and not), then every strategy's state, in a fixed order."""
         variables = list(self.model.weights)
@@ -648,6 +680,7 @@ class Session:
         for name, rule in other._rules.items():
             self._rules[name].load_python_state(copy.deepcopy(rule.python_state()))
         self._initial_weights = [w.copy() for w in other._initial_weights]
+        self.loss_scale_state = other.loss_scale_state
         self.step_count = other.step_count
         self.batches_drawn = other.batches_drawn
 

@@ -61,13 +61,14 @@ def _head_layers(head: HeadSpec) -> list:
     return layers
 
 
-MIXED_POLICIES = {"bf16": "mixed_bfloat16", "off": "float32"}
+MIXED_POLICIES = {"bf16": "mixed_bfloat16", "fp16": "mixed_float16", "off": "float32"}
 
 
 def build_model(spec: ModelSpec, seed: int | None = None, mixed_precision: str = "off") -> MultiHeadModel:
     """Functional model with one named output per head; `seed` makes the initial weights repeatable.
 
-    `mixed_precision="bf16"` computes the trunk and hidden layers in bfloat16 (variables stay float32).
+    `mixed_precision="bf16"` (or "fp16") computes the trunk and hidden layers in bfloat16 (float16);
+    variables and head outputs stay float32.
     """
     if seed is not None:
         keras.utils.set_random_seed(seed)

@@ -121,6 +121,8 @@ class RunRecorder:
         if report.total_loss is not None:
             scalars["total_loss"] = report.total_loss
         scalars["steps_per_sec"] = report.steps_per_sec
+        if report.loss_scale is not None:
+            scalars["loss_scale"] = report.loss_scale
         diag = report.diagnostics or {}
         for kind in ("grad_norm", "update_share", "cosine"):
             scalars.update({f"diagnostics/{kind}/{key}": value for key, value in diag.get(kind, {}).items()})

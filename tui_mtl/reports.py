@@ -42,6 +42,7 @@ class Report:
     # on the report after a diagnostic step: {"grad_norm": {head: v}, "update_share": {head: v},
     # "cosine": {"a~b": v}, "conflict_share": v}
     diagnostics: Mapping | None = None
+    loss_scale: float | None = None  # the dynamic loss scale under fp16 (None otherwise)
 
     @property
     def heads(self) -> list[str]:
@@ -68,4 +69,6 @@ class Report:
             for b in heads[i + 1:]:
                 row[f"cosine_{a}~{b}"] = diag.get("cosine", {}).get(f"{a}~{b}")
         row["conflict_share"] = diag.get("conflict_share")
+        if self.loss_scale is not None:
+            row["loss_scale"] = self.loss_scale
         return row

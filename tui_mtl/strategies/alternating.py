@@ -62,7 +62,7 @@ class Alternating(PerHeadOptimizers):
         name = ctx.head_names[variant]
         with tf.GradientTape(persistent=diagnose or self.weighting.needs_tape) as tape:
             losses = ctx.forward_losses(x, y)
-            objectives = self.weighting.objectives(losses)
+            objectives = self.objectives(losses)
         plan = {"losses": losses, "grads": list(tape.gradient(objectives[variant], self.variables_of(name))),
                 "weighting": self.weighting.gradients(tape, losses, objectives)}
         if diagnose:

@@ -39,6 +39,8 @@ class StepContext:
     cross_replica_sum: object = None
     # global per-head losses at the current parameters, callable from `apply` (FAMO's second pass)
     global_forward: object = None
+    # float16 compute: a loss_scaling.DynamicLossScale the objectives are multiplied by (None otherwise)
+    loss_scale: object = None
 
     def summed(self, value):
         return value if self.cross_replica_sum is None else self.cross_replica_sum(value)
@@ -141,6 +143,13 @@ class UpdateRule:
 
     def set_learning_rates(self, trunk_lr: float, head_lrs: dict) -> None:
         raise NotImplementedError
+
+    def objectives(self, losses: list) -> list:
+        """What each head's gradient is taken of (inside the tape): the weighting's objectives, times
+        the loss scale under float16 (the Session divides the plan's gradients by it)."""
+        objectives = self.weighting.objectives(losses)
+        scale = self.ctx.loss_scale
+        return objectives if scale is None else scale.scale_objectives(objectives)
 
     def compute(self, x, y, variant: int, diagnose: bool) -> dict:
         """Per replica: a plan {"losses": [K], ..., "weighting": [...]} of tensors only (no None)."""
@@ -256,7 +265,7 @@ class GradientSurgery(TrunkAndHeadOptimizers):
         net, ctx = self.ctx.net, self.ctx
         with tf.GradientTape(persistent=True) as tape:
             losses = ctx.forward_losses(x, y)
-            objectives = self.weighting.objectives(losses)
+            objectives = self.objectives(losses)
         n = len(net.trunk_variables)
         trunk, heads = [], []
         for name, objective in zip(ctx.head_names, objectives):

@@ -20,7 +20,7 @@ class Grouped(PerHeadOptimizers):
         ctx = self.ctx
         with tf.GradientTape(persistent=True) as tape:
             losses = ctx.forward_losses(x, y)
-            objectives = self.weighting.objectives(losses)
+            objectives = self.objectives(losses)
         grads = [list(tape.gradient(objective, self.variables_of(name)))
                  for name, objective in zip(ctx.head_names, objectives)]
         plan = {"losses": losses, "grads": grads, "weighting": self.weighting.gradients(tape, losses, objectives)}

@@ -21,7 +21,7 @@ class Summed(TrunkAndHeadOptimizers):
         # The per-head gradients cost K more backward passes: only on diagnostic steps.
         with tf.GradientTape(persistent=diagnose or self.weighting.needs_tape) as tape:
             losses = ctx.forward_losses(x, y)
-            objectives = self.weighting.objectives(losses)
+            objectives = self.objectives(losses)
             total = tf.add_n(objectives)
         head_vars = [net.head_variables[name] for name in ctx.head_names]
         grads = tape.gradient(total, [net.trunk_variables, *head_vars])
