@@ -175,3 +175,20 @@ def test_a_run_folder_keeps_finding_a_relative_npz_file(tmp_path):
     assert read_preset(run / "preset.toml").data.params["path"] == str((data_dir / "data.npz").resolve())
     resumed = run_cli("resume", str(run), "--steps", "2", "--quiet")
     assert resumed.returncode == 0, resumed.stderr
+
+
+def test_an_fp16_run_resumes_in_fp16_and_logs_its_loss_scale(tmp_path):
+    preset_file = tmp_path / "tiny.toml"
+    preset_file.write_text(tiny_preset().to_toml())
+    runs = tmp_path / "runs"
+    first = run_cli("run", str(preset_file), "--steps", "6", "--runs-dir", str(runs), "--quiet",
+                    "--mixed-precision", "fp16")
+    assert first.returncode == 0, first.stderr
+    (run,) = runs.iterdir()
+    assert checkpoint.read_meta(run / "checkpoint.npz")["mixed_precision"] == "fp16"
+    resumed = run_cli("resume", "latest", "--steps", "4", "--runs-dir", str(runs), "--quiet")
+    assert resumed.returncode == 0, resumed.stderr
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert int(rows[-1]["step"]) == 10
+    assert all(float(row["loss_scale"]) >= 1.0 for row in rows)  # fp16 before and after the resume
+    assert "loss_scale" in tensorboard_tags(run / "train")
