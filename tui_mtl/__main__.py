@@ -1,3 +1,3 @@
-from tui_mtl.cli import main
+from tui_mtl.cli import entry
 
-raise SystemExit(main())
+entry()

@@ -15,6 +15,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from tui_mtl.devices import PRECISIONS
 from tui_mtl.errors import TuiMtlError
 from tui_mtl.presets import find_preset_path, preset_files, read_preset
 
@@ -96,7 +97,7 @@ def _add_device_options(parser: argparse.ArgumentParser) -> None:
                                       "CUDA_VISIBLE_DEVICES allows)")
     group.add_argument("--devices", help="train on several devices at once: `all` or indices among the "
                                          "visible ones, e.g. 0,1 (tf.distribute.MirroredStrategy)")
-    group.add_argument("--mixed-precision", choices=("bf16", "fp16", "off"),
+    group.add_argument("--mixed-precision", choices=PRECISIONS,
                        help="compute in bfloat16 or float16 with float32 variables and outputs; fp16 "
                             "adds dynamic loss scaling (default off; resume: the run's own)")
     group.add_argument("--no-memory-growth", action="store_true",
@@ -629,6 +630,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 # --- entry point -------------------------------------------------------------------------
+
+
+def entry() -> None:
+    """The console script: `main()`, then, once TensorFlow is loaded, an immediate exit. Everything
+    is saved and flushed by then, and TensorFlow's interpreter teardown would add ~1 s to a SIGTERM
+    or a finished run."""
+    code = main()
+    if "tensorflow" in sys.modules:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):  # ValueError: closed by a broken pipe
+                stream.flush()
+        os._exit(code)
+    raise SystemExit(code)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,9 @@ import os
 import shutil
 import subprocess
 
+# --mixed-precision choices: compute dtype with float32 variables and outputs; fp16 adds loss scaling
+PRECISIONS = ("off", "bf16", "fp16")
+
 
 def gpu_total_memory(index: int) -> int | None:
     """Total bytes of GPU `index` as nvidia-smi reports them, or None where it cannot tell."""

@@ -18,6 +18,7 @@ from typing import Callable
 
 import numpy as np
 
+from tui_mtl.devices import PRECISIONS
 from tui_mtl.errors import CommandError, PresetError, TuiMtlError
 from tui_mtl.history import History
 from tui_mtl.presets import Preset
@@ -26,7 +27,6 @@ from tui_mtl.training_loop import run_loop
 from tui_mtl.strategies.registry import canonical_name, load_update_rule, load_weighting, parse_strategy_name
 
 TRUNK = "trunk"
-PRECISIONS = ("off", "bf16", "fp16")  # fp16 brings dynamic loss scaling
 
 LOSS_CLASSES = {
     "mse": "MeanSquaredError",

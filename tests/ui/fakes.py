@@ -48,6 +48,7 @@ class FakeSession:
         self.replicas = 1
         self._rules: dict = {}  # what checkpoint.describe reads: no strategy state in a fake
         self._train_seconds = 0.0
+        self.loss_scale_state = None  # no dynamic loss scaling (fp16 only)
         self.batches_drawn = 0
         self.events: list[Event] = []
         self._closed = False

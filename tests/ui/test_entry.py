@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 
 
 def test_run_app_refuses_a_bad_preset_without_starting(capsys):
@@ -87,3 +89,12 @@ def test_ui_passes_device_options_to_the_app(monkeypatch):
     from tui_mtl.ui.session_source import check_session_options
 
     assert check_session_options(seen["session_options"])["gpus"] == [0, 2]
+
+
+def test_the_ui_takes_every_precision_and_names_a_bad_one():
+    from tui_mtl.ui.session_source import check_session_options
+
+    assert check_session_options({"mixed_precision": "fp16"})["mixed_precision"] == "fp16"
+    assert check_session_options({"mixed_precision": None})["mixed_precision"] == "off"
+    with pytest.raises(ValueError, match="'fp8': use one of off, bf16, fp16"):
+        check_session_options({"mixed_precision": "fp8"})

@@ -98,3 +98,42 @@ async def check_field(app, pilot, dialog, field: str) -> None:
         assert app.screen is dialog, text  # refused: the dialog stays, nothing is sent
     dialog.query_one(f"#{field}").value = "1"
     await pilot.pause()
+
+
+
+def test_quitting_while_the_session_is_still_being_built_does_not_wait_for_it():
+    """Building the first Session imports TensorFlow (seconds, and an import cannot be interrupted):
+    a quit meanwhile must end `App.run()` at once (asyncio's shutdown joins executor threads, so the
+    training thread must not be one), and no session is trained or saved afterwards."""
+    import threading
+
+    from tui_mtl.presets import find_preset_path, read_preset
+    from tui_mtl.ui.app import TuiMtlApp
+
+    from .conftest import fake_recorder
+    from .fakes import FakeSession, fake_device
+
+    building, release, built = threading.Event(), threading.Event(), []
+
+    def slow_factory(preset, _base_dir):
+        building.set()
+        release.wait(10)  # without the fix, App.run() returns only after this
+        built.append(FakeSession(preset))
+        return built[-1]
+
+    async def quit_while_building(pilot):
+        await wait_until(lambda: building.is_set(), what="the session build to start")
+        await pilot.press("q")
+
+    path = find_preset_path("quickstart")
+    app = TuiMtlApp(read_preset(path), path, session_factory=slow_factory, device_probe=fake_device,
+                    recorder_factory=fake_recorder)
+    try:
+        app.run(headless=True, size=SIZE, auto_pilot=quit_while_building)
+        assert not built  # App.run() returned while the factory was still blocked
+        assert app.dashboard.wait_finished(timeout=0)  # nothing started, nothing to save
+    finally:
+        release.set()
+    app.dashboard._worker_done.wait(10)
+    session = built[0]
+    assert session._closed and session.step_count == 0  # built after the quit: closed, never trained

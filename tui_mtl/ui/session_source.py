@@ -30,8 +30,8 @@ def check_session_options(options: dict | None) -> dict:
     gpus = devices.parse_device_list(options.get("gpus"))
     chosen = devices.parse_device_list(options.get("devices"))
     mixed = options.get("mixed_precision") or "off"
-    if mixed not in ("off", "bf16"):
-        raise ValueError(f"--mixed-precision {mixed!r}: use bf16 or off")
+    if mixed not in devices.PRECISIONS:
+        raise ValueError(f"--mixed-precision {mixed!r}: use one of {', '.join(devices.PRECISIONS)}")
     return {"gpus": None if gpus == "all" else gpus, "devices": chosen, "mixed_precision": mixed,
             "memory_growth": bool(options.get("memory_growth", True))}
 

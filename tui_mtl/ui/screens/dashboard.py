@@ -169,8 +169,14 @@ class DashboardScreen(Screen[None]):
 
     # --- the worker (training thread) -------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="training", exit_on_error=False, name="training")
     def _train(self) -> None:
+        """Start the training thread: a daemon thread, not a Textual worker, because Textual's shutdown
+        joins its worker threads, and a quit while TensorFlow is still importing (seconds, and an import
+        cannot be interrupted) would wait for it. The app waits only for a started session's final
+        checkpoint (`wait_finished`)."""
+        threading.Thread(target=self._train_thread, name="training", daemon=True).start()
+
+    def _train_thread(self) -> None:
         try:
             self._train_loop()
         finally:
@@ -178,6 +184,8 @@ class DashboardScreen(Screen[None]):
             self._worker_done.set()
 
     def _train_loop(self) -> None:
+        if self._quit.is_set():  # quit before the session existed: nothing to build or save
+            return
         try:
             session = self._session_factory(self.preset, self.base_dir)
             if self.resume_from is not None:
