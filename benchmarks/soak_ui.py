@@ -56,6 +56,7 @@ def percentile(values: list[float], q: float) -> float:
 def run_instrumented_app(frame_log: Path, every: float, argv: list[str]) -> None:
     """The app with every frame timed; a thread appends one JSON line of frame stats per interval."""
     import collections
+    import gc
     import threading
 
     from textual.screen import Screen
@@ -69,14 +70,28 @@ def run_instrumented_app(frame_log: Path, every: float, argv: list[str]) -> None
         frames.append(time.perf_counter() - started)
 
     Screen._on_timer_update = timed_frame
+    # full garbage collections stop every thread: count them and their longest pause
+    collections_ = collections.deque()
+    gc_started = {}
+
+    def on_gc(phase, info):
+        if info["generation"] == 2:
+            if phase == "start":
+                gc_started["t"] = time.perf_counter()
+            elif "t" in gc_started:
+                collections_.append(time.perf_counter() - gc_started.pop("t"))
+
+    gc.callbacks.append(on_gc)
 
     def log_frames():
         while True:
             time.sleep(every)
             batch = [frames.popleft() for _ in range(len(frames))]
+            pauses = [1000 * collections_.popleft() for _ in range(len(collections_))]
             ms = [1000 * d for d in batch]
             line = {"t": time.time(), "frames": len(ms), "p50": percentile(ms, 0.5), "p95": percentile(ms, 0.95),
-                    "max": max(ms, default=float("nan"))}
+                    "max": max(ms, default=float("nan")), "full_gcs": len(pauses),
+                    "gc_max": max(pauses, default=0.0)}
             with frame_log.open("a") as handle:
                 handle.write(json.dumps(line) + "\n")
 
@@ -134,7 +149,8 @@ def main() -> None:
             frames = new[-1] if new else {"frames": 0, "p50": float("nan"), "p95": float("nan"), "max": float("nan")}
             print(f"{samples[-1][0]:7.0f} s  RSS {samples[-1][1]:7.1f} MB  {samples[-1][2]} steps/s  "
                   f"step {samples[-1][3]}  frames {frames['frames'] / args.every:4.1f}/s "
-                  f"p50 {frames['p50']:5.1f} ms p95 {frames['p95']:5.1f} ms max {frames['max']:6.1f} ms", flush=True)
+                  f"p50 {frames['p50']:5.1f} ms p95 {frames['p95']:5.1f} ms max {frames['max']:6.1f} ms  "
+                  f"full GCs {frames.get('full_gcs', 0)} (longest {frames.get('gc_max', 0.0):.0f} ms)", flush=True)
     finally:
         subprocess.run([*TMUX, "send-keys", "-t", session, "q"])
         time.sleep(3)

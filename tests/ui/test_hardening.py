@@ -137,3 +137,27 @@ def test_quitting_while_the_session_is_still_being_built_does_not_wait_for_it():
     app.dashboard._worker_done.wait(10)
     session = built[0]
     assert session._closed and session.step_count == 0  # built after the quit: closed, never trained
+
+
+async def test_the_heap_is_frozen_after_tracing_so_full_collections_stay_short():
+    import gc
+
+    gc.unfreeze()  # other apps in this process may have frozen it (a fork changes the session count)
+    app = make_app()
+    try:
+        async with app.run_test(size=SIZE):
+            dash = app.dashboard
+            await wait_until(lambda: dash.session is not None and dash.reports_seen >= 2, what="training")
+            assert gc.get_freeze_count() == 0  # a fake session traces nothing
+            dash.session.trace_counts = {"summed": 1}  # as the engine counts a new trace
+            await wait_until(lambda: dash._frozen_at == (1, 1), what="the freeze")
+            assert gc.get_freeze_count() > 0
+            frozen = gc.get_freeze_count()
+            seen = dash.reports_seen
+            await wait_until(lambda: dash.reports_seen >= seen + 3, what="more reports")
+            assert dash._frozen_at == (1, 1)  # nothing new traced: not collected again
+            dash.session.trace_counts = {"summed": 1, "grouped": 1}
+            await wait_until(lambda: dash._frozen_at == (2, 1), what="the second freeze")
+            assert gc.get_freeze_count() > frozen // 2  # unfrozen, collected, frozen again
+    finally:
+        gc.unfreeze()  # the rest of the test process collects as usual

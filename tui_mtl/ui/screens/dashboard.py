@@ -11,6 +11,7 @@ requested value with a '…'.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import queue
@@ -130,6 +131,7 @@ class DashboardScreen(Screen[None]):
         self._wake = threading.Event()
         self._idle = threading.Event()  # set while the worker waits between runs
         self._worker_done = threading.Event()  # the worker returned (final checkpoint written)
+        self._frozen_at = (0, 1)  # (traced step functions, sessions) when the GC last froze the heap
         self._jobs: queue.Queue = queue.Queue()  # callables the worker runs while idle
         self._run_requested = False
         self._next_steps = preset.training.steps
@@ -289,6 +291,22 @@ class DashboardScreen(Screen[None]):
         except Exception as err:  # noqa: BLE001 — training goes on without a run folder
             self.post_message(Note(f"run folder not written: {type(err).__name__}: {err}", error=True))
 
+    def _freeze_after_tracing(self) -> None:
+        """After TensorFlow traced something new (or branches came or went): collect, then freeze.
+
+        TensorFlow, Keras and every traced step leave a million long-lived Python objects, and each
+        full garbage collection walked them all: a 200-250 ms pause of both threads every ~25 s,
+        the worst frame of a long run. Frozen objects are skipped by later collections. Unfreezing
+        and collecting first means no garbage stays frozen (a dropped branch is reclaimed).
+        """
+        sessions = list(self._comparison.branches.values()) if self._comparison is not None else [self._worker_session]
+        traced = sum(sum(getattr(s, "trace_counts", {}).values()) for s in sessions if s is not None)
+        if (traced, len(sessions)) != self._frozen_at:
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
+            self._frozen_at = (traced, len(sessions))
+
     def _close_recorders(self) -> None:
         """In the worker, after the last run returned: flush every run folder, final checkpoints."""
         for recorder in list(self._recorders.values()):
@@ -302,6 +320,7 @@ class DashboardScreen(Screen[None]):
         """Runs in the training thread for every report: queue it, post at most one message."""
         step = report.step if not isinstance(report, dict) else max((r.step for r in report.values()), default=0)
         self._speed_marks.append((time.monotonic(), step))
+        self._freeze_after_tracing()
         if self._device_dynamic and time.monotonic() - self._last_device_probe > DEVICE_REFRESH_SECONDS:
             self._last_device_probe = time.monotonic()
             try:
