@@ -37,7 +37,7 @@ for key in strategies:
     name, _, scaled = key.partition(":")
     options = {"loss_scaling": LossScaling(initial=1024.0, growth_steps=4)} if scaled else {}
     preset = tiny_preset(strategy={"name": "summed"}, data={"shuffle": True}, training={"diagnostics_every": 3})
-    single = Session(preset, **options)
+    single = Session(preset)  # unscaled: a scaled mirrored run must land on the same weights
     mirrored = Session(preset, distribution=dist, **options)
     reports = []
     mirrored.subscribe(reports.append)

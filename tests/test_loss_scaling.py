@@ -117,10 +117,11 @@ def test_an_overflow_at_the_minimum_scale_pauses():
 
 def test_forks_and_checkpoints_keep_the_scale_and_fit_any_precision(tmp_path):
     preset = tiny_preset(training={"diagnostics_every": 0})
-    session = Session(preset, mixed_precision="fp16", loss_scaling=LossScaling(initial=2.0 ** 40))
-    session.run(4)
+    session = Session(preset, mixed_precision="fp16", loss_scaling=LossScaling(initial=2.0 ** 20))
+    session.run(12)  # a few overflows first, then steps that move the weights
     state = session.loss_scale_state
-    assert state[0] < 2.0 ** 40
+    assert state[0] < 2.0 ** 20 and session.overflow_skips < 12
+    assert max_diff(session.model.get_weights(), session._initial_weights) > 1e-4
     comparison = session.fork(["summed", "grouped"])
     assert all(b.loss_scale_state == state and b.mixed_precision == "fp16" for b in comparison.branches.values())
     path = checkpoint.save(session, tmp_path / "checkpoint.npz")
@@ -131,3 +132,22 @@ def test_forks_and_checkpoints_keep_the_scale_and_fit_any_precision(tmp_path):
     exported = Session(preset)  # `tui-mtl export` builds a float32 session
     exported.load_checkpoint(path)
     assert max_diff(exported.model.get_weights(), session.model.get_weights()) == 0.0
+
+
+def test_the_scale_stops_growing_at_its_maximum():
+    session = Session(tiny_preset(training={"diagnostics_every": 0}),
+                      loss_scaling=LossScaling(initial=2.0 ** 63, growth_steps=1, maximum=2.0 ** 64))
+    session.run(3)
+    assert session.loss_scale_state == (2.0 ** 64, 0)
+
+
+def test_diagnostics_with_an_overflowed_head_are_dropped_not_reported():
+    """Under fp16 another head's diagnostic gradient can overflow on a step that is applied."""
+    import tensorflow as tf
+
+    session = Session(tiny_preset())
+    finite = {"grad_norm": tf.ones([3]), "update_share": tf.ones([3]) / 3, "cosine": tf.eye(3),
+              "conflict_share": tf.constant(0.0)}
+    assert session._named_diagnostics(finite)["grad_norm"] == {"size": 1.0, "shape": 1.0, "bright": 1.0}
+    overflowed = dict(finite, grad_norm=tf.constant([1.0, float("inf"), 1.0]))
+    assert session._named_diagnostics(overflowed) is None

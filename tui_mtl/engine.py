@@ -489,7 +489,7 @@ class Session:
                 self.overflow_skips += 1
             else:
                 self._on_nonfinite(losses.numpy())
-        elif diagnose:
+        elif diagnose:  # None when a head's own gradient overflowed (float16) on an applied step
             self._pending_diag = self._named_diagnostics(diagnostics)
         self._train_seconds += time.perf_counter() - started
         if self.step_count % self.preset.training.validate_every == 0:
@@ -507,10 +507,12 @@ class Session:
         self._paused = True
         self._note("nonfinite", f"step {self.step_count} skipped: non-finite {'/'.join(bad) or 'gradient'}")
 
-    def _named_diagnostics(self, tensors: dict) -> dict:
+    def _named_diagnostics(self, tensors: dict) -> dict | None:
         heads = self.head_names
         norms, shares = tensors["grad_norm"].numpy(), tensors["update_share"].numpy()
         cosine = tensors["cosine"].numpy()
+        if not all(np.all(np.isfinite(v)) for v in (norms, shares, cosine)):
+            return None
         return {
             "grad_norm": {h: float(v) for h, v in zip(heads, norms)},
             "update_share": {h: float(v) for h, v in zip(heads, shares)},

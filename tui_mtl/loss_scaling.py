@@ -25,6 +25,7 @@ class LossScaling:
     initial: float = 2.0 ** 15
     growth_steps: int = 2000
     minimum: float = 1.0  # below this an overflow is no longer a scaling artefact: training pauses
+    maximum: float = 2.0 ** 64  # growth stops here (a scale that reached inf could never come down)
 
 
 class DynamicLossScale:
@@ -57,6 +58,7 @@ class DynamicLossScale:
         clean = tf.where(applied, self.clean_steps + 1, tf.zeros_like(self.clean_steps))
         grow = clean >= self.config.growth_steps
         halved = tf.maximum(self.scale * 0.5, self.config.minimum)
-        self.scale.assign(tf.where(overflow, halved, tf.where(grow, self.scale * 2.0, self.scale)))
+        grown = tf.minimum(self.scale * 2.0, self.config.maximum)
+        self.scale.assign(tf.where(overflow, halved, tf.where(grow, grown, self.scale)))
         self.clean_steps.assign(tf.where(grow, tf.zeros_like(clean), clean))
         return rescaled

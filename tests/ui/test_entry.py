@@ -98,3 +98,19 @@ def test_the_ui_takes_every_precision_and_names_a_bad_one():
     assert check_session_options({"mixed_precision": None})["mixed_precision"] == "off"
     with pytest.raises(ValueError, match="'fp8': use one of off, bf16, fp16"):
         check_session_options({"mixed_precision": "fp8"})
+
+
+def test_a_run_resumed_from_the_picker_keeps_its_precision_unless_told(tmp_path):
+    import json
+
+    import numpy as np
+
+    from tui_mtl.ui.app import resumed_options
+
+    checkpoint_file = tmp_path / "checkpoint.npz"
+    meta = json.dumps({"format": 1, "mixed_precision": "fp16"}).encode()
+    np.savez(checkpoint_file, meta=np.frombuffer(meta, dtype=np.uint8))
+    assert resumed_options({"mixed_precision": None, "gpus": "0"}, checkpoint_file) == {
+        "mixed_precision": "fp16", "gpus": "0"}
+    assert resumed_options({"mixed_precision": "off"}, checkpoint_file)["mixed_precision"] == "off"
+    assert resumed_options(None, tmp_path / "missing.npz") == {}  # the worker reports the bad file

@@ -125,9 +125,15 @@ def test_quitting_while_the_session_is_still_being_built_does_not_wait_for_it():
         await wait_until(lambda: building.is_set(), what="the session build to start")
         await pilot.press("q")
 
+    recorders = []
+
+    def counting_recorder(run_dir, session):
+        recorders.append(session)
+        return fake_recorder(run_dir, session)
+
     path = find_preset_path("quickstart")
     app = TuiMtlApp(read_preset(path), path, session_factory=slow_factory, device_probe=fake_device,
-                    recorder_factory=fake_recorder)
+                    recorder_factory=counting_recorder)
     try:
         app.run(headless=True, size=SIZE, auto_pilot=quit_while_building)
         assert not built  # App.run() returned while the factory was still blocked
@@ -137,27 +143,33 @@ def test_quitting_while_the_session_is_still_being_built_does_not_wait_for_it():
     app.dashboard._worker_done.wait(10)
     session = built[0]
     assert session._closed and session.step_count == 0  # built after the quit: closed, never trained
+    assert not recorders  # and no run folder was opened for it
 
 
-async def test_the_heap_is_frozen_after_tracing_so_full_collections_stay_short():
-    import gc
 
-    gc.unfreeze()  # other apps in this process may have frozen it (a fork changes the session count)
+async def test_the_heap_is_collected_and_frozen_once_per_new_trace(monkeypatch):
+    """Full collections walked TensorFlow's million objects (200-250 ms pauses); after each new trace
+    the dashboard collects once and freezes what is left, and only then."""
+    import types
+
+    from tui_mtl.ui.screens import dashboard as dashboard_module
+
+    calls = []
+    fake_gc = types.SimpleNamespace(**{name: (lambda name=name: calls.append(name))
+                                       for name in ("unfreeze", "collect", "freeze")})
+    monkeypatch.setattr(dashboard_module, "gc", fake_gc)
     app = make_app()
-    try:
-        async with app.run_test(size=SIZE):
-            dash = app.dashboard
-            await wait_until(lambda: dash.session is not None and dash.reports_seen >= 2, what="training")
-            assert gc.get_freeze_count() == 0  # a fake session traces nothing
-            dash.session.trace_counts = {"summed": 1}  # as the engine counts a new trace
-            await wait_until(lambda: dash._frozen_at == (1, 1), what="the freeze")
-            assert gc.get_freeze_count() > 0
-            frozen = gc.get_freeze_count()
-            seen = dash.reports_seen
-            await wait_until(lambda: dash.reports_seen >= seen + 3, what="more reports")
-            assert dash._frozen_at == (1, 1)  # nothing new traced: not collected again
-            dash.session.trace_counts = {"summed": 1, "grouped": 1}
-            await wait_until(lambda: dash._frozen_at == (2, 1), what="the second freeze")
-            assert gc.get_freeze_count() > frozen // 2  # unfrozen, collected, frozen again
-    finally:
-        gc.unfreeze()  # the rest of the test process collects as usual
+    async with app.run_test(size=SIZE):
+        dash = app.dashboard
+        await wait_until(lambda: dash.session is not None and dash.reports_seen >= 2, what="training")
+        assert calls == []  # a fake session traces nothing
+        dash.session.trace_counts = {"summed": 1}  # as the engine counts a new trace
+        await wait_until(lambda: calls, what="the freeze")
+        seen = dash.reports_seen
+        await wait_until(lambda: dash.reports_seen >= seen + 3, what="more reports")
+        assert calls == ["unfreeze", "collect", "freeze"]  # once, not on every report
+        dash.session.trace_counts = {"summed": 1, "grouped": 1}
+        await wait_until(lambda: len(calls) == 6, what="the second freeze")
+        seen = dash.reports_seen
+        await wait_until(lambda: dash.reports_seen >= seen + 3, what="more reports")
+        assert calls == ["unfreeze", "collect", "freeze"] * 2

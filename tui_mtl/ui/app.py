@@ -60,7 +60,9 @@ class TuiMtlApp(App[int]):
         super().__init__(**kwargs)
         self.initial_preset = preset
         self.initial_preset_path = preset_path
+        self.session_options = session_options
         self.session_factory = session_factory or functools.partial(open_session, session_options=session_options)
+        self._own_factory = session_factory is None
         self.recorder_factory = recorder_factory or open_recorder
         self.handle_signals = handle_signals
         self.signal_received: str | None = None
@@ -112,7 +114,10 @@ class TuiMtlApp(App[int]):
                 self.stderr_redirect.attach(self.run_dir / "stderr.log")
             except OSError as err:
                 self.notify(f"No stderr log: {err}", severity="warning")
-        self.dashboard = DashboardScreen(preset, preset_path, session_factory=self.session_factory,
+        factory = self.session_factory
+        if resume_from is not None and self._own_factory:
+            factory = functools.partial(open_session, session_options=resumed_options(self.session_options, resume_from))
+        self.dashboard = DashboardScreen(preset, preset_path, session_factory=factory,
                                          device_probe=self.device_probe, run_dir=self.run_dir,
                                          plot_hz=self.plot_hz, recorder_factory=self.recorder_factory,
                                          resume_from=resume_from, base_dir=base_dir)
@@ -177,6 +182,19 @@ class TuiMtlApp(App[int]):
         yield from super().get_system_commands(screen)
 
 
+def resumed_options(options: dict | None, checkpoint_file: Path) -> dict:
+    """A resumed run continues in its own precision unless --mixed-precision said otherwise."""
+    options = dict(options or {})
+    if options.get("mixed_precision") is None:
+        from tui_mtl.checkpoint import CheckpointError, read_meta
+
+        try:
+            options["mixed_precision"] = read_meta(checkpoint_file).get("mixed_precision", "off")
+        except CheckpointError:
+            pass  # the worker's load reports an unreadable checkpoint
+    return options
+
+
 def _driver_class(terminal):
     """Textual's Linux driver writes to fd 2; while fd 2 goes to the log, write to `terminal`."""
     from textual.drivers.linux_driver import LinuxDriver
@@ -223,7 +241,9 @@ def run_app(preset: str | None = None, *, fps: int = DEFAULT_FPS, runs_dir: str 
         app.run()
         if app.dashboard is not None:  # the worker writes the final checkpoint after its last step
             app.dashboard.shutdown()
-            app.dashboard.wait_finished()
+            if not app.dashboard.wait_finished():  # e.g. a quit during a long trace: keep waiting, say so
+                print("tui-mtl: finishing the current step and writing the final checkpoint…", file=sys.stderr)
+                app.dashboard.wait_finished(timeout=None)
     finally:
         if redirect is not None:
             redirect.__exit__(None, None, None)

@@ -196,8 +196,9 @@ class DashboardScreen(Screen[None]):
             self.post_message(SessionFailed(f"{type(err).__name__}: {err}"))
             return
         self._worker_session = session
-        if self._quit.is_set():
+        if self._quit.is_set():  # quit while it was being built: no run folder, nothing to train or save
             session.close()
+            return
         self._open_recorder(self.run_dir, session)
         try:
             device, self._device_dynamic = self._device_probe(session)
@@ -345,8 +346,8 @@ class DashboardScreen(Screen[None]):
             self._comparison.stop()
         self._wake.set()
 
-    def wait_finished(self, timeout: float = QUIT_WAIT_SECONDS) -> bool:
-        """Block until the worker returned (final checkpoint written); False after `timeout`."""
+    def wait_finished(self, timeout: float | None = QUIT_WAIT_SECONDS) -> bool:
+        """Block until the worker returned (final checkpoint written); False after `timeout` (None: no limit)."""
         if self._worker_session is None and not self._worker_done.is_set():
             return True  # the session never started: nothing to save
         return self._worker_done.wait(timeout)
