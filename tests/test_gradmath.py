@@ -79,6 +79,39 @@ def test_mgda_three_heads_frank_wolfe_is_in_the_simplex_and_minimal():
     assert norm <= brute_min_norm(G.astype(np.float64)) + 1e-2
 
 
+def exact_min_norm(G) -> float:
+    """|alpha^T G| at the optimum, by scipy's constrained solver in float64."""
+    from scipy.optimize import minimize
+
+    gram = G @ G.T
+    k = len(G)
+    result = minimize(lambda a: a @ gram @ a, np.full(k, 1.0 / k), jac=lambda a: 2 * gram @ a, method="SLSQP",
+                      bounds=[(0, 1)] * k, constraints=[{"type": "eq", "fun": lambda a: a.sum() - 1}],
+                      options={"ftol": 1e-14, "maxiter": 500})
+    return float(np.sqrt(max(result.fun, 0.0)))
+
+
+@pytest.mark.parametrize("k,seed", [(3, 0), (3, 1), (4, 2), (5, 3), (6, 4)])
+def test_mgda_min_norm_is_exact_up_to_six_heads(k, seed):
+    rng = np.random.default_rng(seed)
+    G = rng.normal(size=(k, 12)).astype(np.float32)
+    G[0] *= 30.0  # unequal scales, as real heads have
+    alpha = gradmath.min_norm_weights(tf.constant(G)).numpy()
+    assert np.all(alpha >= 0) and abs(alpha.sum() - 1) < 1e-5
+    norm = np.linalg.norm(alpha.astype(np.float64) @ G)
+    assert norm == pytest.approx(exact_min_norm(G.astype(np.float64)), rel=1e-5, abs=1e-6)  # Frank-Wolfe: 1e-2
+
+
+def test_mgda_min_norm_with_dependent_gradients_and_many_heads():
+    g = np.array([1.0, 2.0, -1.0], np.float32)
+    G = np.stack([g, 2 * g, -g])  # collinear, and 0 is in their hull
+    alpha = gradmath.min_norm_weights(tf.constant(G)).numpy()
+    assert np.linalg.norm(alpha @ G) < 1e-4 and abs(alpha.sum() - 1) < 1e-5
+    G = np.random.default_rng(5).normal(size=(7, 10)).astype(np.float32)  # beyond exact: Frank-Wolfe
+    alpha = gradmath.min_norm_weights(tf.constant(G), iterations=400).numpy()
+    assert np.linalg.norm(alpha @ G) <= exact_min_norm(G.astype(np.float64)) * 1.05 + 1e-4
+
+
 def test_cagrad_with_c_zero_is_the_mean_gradient():
     G = np.array([[1.0, 2.0, -1.0], [-2.0, 0.5, 1.0]], np.float32)
     np.testing.assert_allclose(gradmath.cagrad(tf.constant(G), 0.0).numpy(), G.mean(axis=0), atol=1e-7)
