@@ -33,11 +33,13 @@ def mirrored_everywhere(session) -> bool:
 
 
 for key in strategies:
-    # "NAME:scaled": both sessions under a loss scale (unscaled on the plan summed over replicas)
-    name, _, scaled = key.partition(":")
-    options = {"loss_scaling": LossScaling(initial=1024.0, growth_steps=4)} if scaled else {}
+    # "NAME:scaled": the mirrored session under a loss scale (unscaled on the plan summed over
+    # replicas); "NAME:fp16": both in float16, starting from a scale that overflows
+    name, _, mode = key.partition(":")
+    options = {"scaled": {"loss_scaling": LossScaling(initial=1024.0, growth_steps=4)},
+               "fp16": {"mixed_precision": "fp16", "loss_scaling": LossScaling(initial=2.0 ** 24)}}.get(mode, {})
     preset = tiny_preset(strategy={"name": "summed"}, data={"shuffle": True}, training={"diagnostics_every": 3})
-    single = Session(preset)  # unscaled: a scaled mirrored run must land on the same weights
+    single = Session(preset, **(options if mode == "fp16" else {}))  # else unscaled: the same weights
     mirrored = Session(preset, distribution=dist, **options)
     reports = []
     mirrored.subscribe(reports.append)
@@ -49,10 +51,11 @@ for key in strategies:
                for a, b in zip(single.model.get_weights(), mirrored.model.get_weights()))
     moved = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
                 for a, b in zip(single.model.get_weights(), single._initial_weights))
-    losses = {h: abs(single.last_report.train_loss[h] - mirrored.last_report.train_loss[h])
+    losses = {h: abs(single.last_report.train_loss.get(h, np.nan) - mirrored.last_report.train_loss.get(h, np.nan))
               for h in single.head_names}
     results[key] = {"diff": diff, "moved": moved, "loss_diff": max(losses.values()),
                      "replicas": mirrored.replicas, "diagnostics": any(r.diagnostics for r in reports),
                      "mirrored": mirrored_everywhere(mirrored),
-                     "loss_scales": [single.loss_scale_state, mirrored.loss_scale_state]}
+                     "loss_scales": [single.loss_scale_state, mirrored.loss_scale_state],
+                     "overflow_skips": mirrored.overflow_skips, "paused": mirrored.paused}
 print("RESULT " + json.dumps(results))

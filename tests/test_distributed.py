@@ -16,12 +16,13 @@ from tui_mtl.devices import parse_device_list
 EXACT = ["summed", "grouped", "alternating", "mgda", "summed+uncertainty", "grouped+dwa",
          "summed+gradnorm", "summed+famo", "grouped:scaled"]
 RANDOM = ["pcgrad"]  # its random order differs by device count: run, not compared
+FP16 = ["grouped:fp16"]  # float16 sums differ by device count: the overflow path is run, not compared
 
 
 @pytest.fixture(scope="module")
 def results():
     script = Path(__file__).with_name("distributed_check.py")
-    done = subprocess.run([sys.executable, str(script), "4", ",".join(EXACT + RANDOM)],
+    done = subprocess.run([sys.executable, str(script), "4", ",".join(EXACT + RANDOM + FP16)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     line = next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))
@@ -47,6 +48,18 @@ def test_two_devices_train_exactly_like_one_on_the_same_global_batches(results, 
 def test_random_strategies_run_on_two_devices(results, strategy):
     assert results[strategy]["replicas"] == 2 and results[strategy]["mirrored"]
     assert results[strategy]["moved"] > 1e-2
+
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", FP16)
+def test_fp16_overflow_steps_are_skipped_on_two_devices_too(results, strategy):
+    result = results[strategy]
+    assert result["replicas"] == 2 and result["mirrored"]
+    scale, _clean = result["loss_scales"][1]
+    assert result["overflow_skips"] >= 1 and scale == 2.0 ** 24 / 2 ** result["overflow_skips"]
+    assert not result["paused"]  # overflow halves the scale, it does not pause
+    assert result["moved"] > 1e-3 and result["diff"] <= 1e-2  # then it trains, as on one device
 
 
 def test_device_lists_parse_and_bad_ones_are_named():
