@@ -56,4 +56,5 @@ def isolated_dirs(tmp_path, monkeypatch):
     """Never read or write the real user's presets or runs."""
     monkeypatch.setenv("TUI_MTL_PRESETS_DIR", str(tmp_path / "user-presets"))
     monkeypatch.setenv("TUI_MTL_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("TUI_MTL_CONFIG_DIR", str(tmp_path / "config"))
     return tmp_path

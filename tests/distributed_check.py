@@ -18,7 +18,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 from tests.conftest import tiny_preset  # noqa: E402
 from tui_mtl.devices import make_distribution  # noqa: E402
 from tui_mtl.engine import Session  # noqa: E402
-from tui_mtl.loss_scaling import LossScaling  # noqa: E402
+from tui_mtl.engine.tf.loss_scaling import LossScaling  # noqa: E402
 
 STEPS = int(sys.argv[1]) if len(sys.argv) > 1 else 6
 strategies = sys.argv[2].split(",") if len(sys.argv) > 2 else ["summed"]

@@ -286,8 +286,8 @@ def test_console_script_is_installed(tmp_path):
 
 
 def test_progress_lines_are_throttled_but_validation_and_the_end_always_print(capsys):
-    from tui_mtl.cli import ProgressPrinter
-    from tui_mtl.reports import Event, Report
+    from tui_mtl.cli.output import ProgressPrinter
+    from tui_mtl.engine.reports import Event, Report
 
     def report(step, elapsed, state="running", val=None, events=()):
         return Report(step=step, target_step=100, state=state, strategy="summed",

@@ -1,6 +1,7 @@
 """The strategies against real references: Keras `fit`, a hand-written loop, linearity of SGD."""
 
 import keras
+import pytest
 import numpy as np
 import tensorflow as tf
 
@@ -32,7 +33,7 @@ def test_summed_equals_keras_fit_with_loss_weights(tiny):
     )
     before = weights_of(session.model)
     # Shuffling is off, so the session's iterator yields exactly these batches.
-    reference.fit(session.data.train.take(STEPS), epochs=1, verbose=0)
+    reference.fit(session.stepper.data.train.take(STEPS), epochs=1, verbose=0)
     session.run(STEPS)
 
     assert max_weight_diff(session.model, reference) <= 1e-5
@@ -48,12 +49,12 @@ def test_summed_with_a_different_head_rate_differs_from_fit(tiny):
     heads = tiny.model.heads
     reference.compile(optimizer=keras.optimizers.Adam(0.01), loss={h.name: h.loss for h in heads},
                       loss_weights={h.name: h.weight for h in heads}, jit_compile=False)
-    reference.fit(session.data.train.take(STEPS), epochs=1, verbose=0)
+    reference.fit(session.stepper.data.train.take(STEPS), epochs=1, verbose=0)
     session.set_lr("shape", 0.001)
     session.run(STEPS)
     ours = dict(zip([v.path for v in session.model.weights], session.model.get_weights()))
     theirs = dict(zip([v.path for v in reference.weights], reference.get_weights()))
-    shape_vars = {v.path for v in session.net.head_variables["shape"]}
+    shape_vars = {v.path for v in session.stepper.net.head_variables["shape"]}
     for path, value in ours.items():
         diff = float(np.max(np.abs(value - theirs[path])))
         if path in shape_vars:
@@ -90,7 +91,7 @@ def test_grouped_equals_hand_written_two_optimizer_loop():
     for head, rate in rates.items():
         session.set_lr(head, rate)
     initial = weights_of(session.model)
-    batches = list(session.data.train.take(STEPS))
+    batches = list(session.stepper.data.train.take(STEPS))
     session.run(STEPS)
     reference = reference_grouped(preset, initial, batches, rates)
     assert max_weight_diff(session.model, reference) <= 1e-5
@@ -138,3 +139,89 @@ def test_loss_times_1000_moves_grouped_adam_only_through_epsilon():
     default_grouped = _diff_after_scaling(tiny_preset(strategy={"name": "grouped"}))
     default_summed = _diff_after_scaling(tiny_preset(strategy={"name": "summed"}))
     assert default_grouped < default_summed / 3
+
+
+def two_heads(**changes):
+    """size and bright only: PCGrad's random projection order does not matter with two heads."""
+    heads = [h for h in tiny_preset().model.model_dump()["heads"] if h["name"] in ("size", "bright")]
+    return tiny_preset(model={"heads": heads}, **changes)
+
+
+def projected(G: np.ndarray) -> np.ndarray:
+    """PCGrad (Yu et al. 2020) for two gradients, written out: each off the other when they conflict."""
+    rows = []
+    for i, j in ((0, 1), (1, 0)):
+        g, other = G[i], G[j]
+        dot = g @ other
+        rows.append(g - dot / (other @ other) * other if dot < 0 else g)
+    return np.stack(rows)
+
+
+def reference_pcgrad_grouped(preset, initial_weights, batches, rates) -> tuple[keras.Model, int]:
+    """One Adam per head over trunk + head, fed the PCGrad-projected trunk gradient (and its own head's)."""
+    net = build_model(preset.model, seed=123)
+    net.model.set_weights(initial_weights)
+    heads = preset.model.heads
+    losses = {h.name: keras.losses.get(h.loss) for h in heads}
+    optimizers = {name: keras.optimizers.Adam(rate) for name, rate in rates.items()}
+    trunk = list(net.trunk_variables)
+    conflicts = 0
+    for x, y in batches:
+        with tf.GradientTape(persistent=True) as tape:
+            preds = net.model(x, training=True)
+            objectives = {h.name: h.weight * tf.reduce_mean(losses[h.name](y[h.name], preds[h.name])) for h in heads}
+        trunk_grads = {n: tape.gradient(objectives[n], trunk) for n in losses}
+        G = np.stack([np.concatenate([g.numpy().ravel() for g in trunk_grads[n]]) for n in losses])
+        conflicts += int(G[0] @ G[1] < 0)
+        rows = projected(G)
+        for row, name in zip(rows, losses):
+            parts, start = [], 0
+            for v in trunk:
+                size = int(np.prod(v.shape))
+                parts.append(tf.constant(row[start:start + size].reshape(v.shape), tf.float32))
+                start += size
+            head_vars = list(net.head_variables[name])
+            head_grads = tape.gradient(objectives[name], head_vars)
+            optimizers[name].apply_gradients(zip([*parts, *head_grads], [*trunk, *head_vars]))
+    return net.model, conflicts
+
+
+def test_pcgrad_grouped_equals_a_hand_written_loop_of_per_head_adams():
+    """PCGrad with the seed's grouped optimizers: expressible only since strategies compose."""
+    rates = {"size": 0.02, "bright": 0.005}
+    preset = two_heads(strategy={"name": "pcgrad@grouped"})
+    session = Session(preset)
+    for head, rate in rates.items():
+        session.set_lr(head, rate)
+    initial = weights_of(session.model)
+    batches = list(session.stepper.data.train.take(STEPS))
+    session.run(STEPS)
+    reference, conflicts = reference_pcgrad_grouped(preset, initial, batches, rates)
+    assert conflicts > 0  # the projection really happened on some steps
+    assert max_weight_diff(session.model, reference) <= 1e-5
+    plain = Session(preset.with_changes(strategy={"name": "grouped"}))
+    for head, rate in rates.items():
+        plain.set_lr(head, rate)
+    plain.run(STEPS)
+    assert max_weight_diff(session.model, plain.model) > 1e-4  # and it is not plain grouped
+
+
+def sgd_equal_rates():
+    preset = two_heads(training={"optimizer": {"name": "sgd"}, "trunk_learning_rate": 0.05})
+    heads = preset.model.model_dump()["heads"]
+    for head in heads:
+        head.update(weight=1.0, learning_rate=0.05)
+    return preset.with_changes(model={"heads": heads})
+
+
+@pytest.mark.parametrize("aggregator", ["sum", "pcgrad", "mgda", "cagrad"])
+def test_with_sgd_and_equal_rates_every_grouped_aggregator_equals_its_summed_twin(aggregator):
+    """The gradient is linear: K SGD steps of the rows equal one SGD step of their sum."""
+    preset = sgd_equal_rates()
+    summed = Session(preset.with_changes(strategy={"name": f"{aggregator}@summed"}))
+    summed.run(STEPS)
+    grouped = Session(preset.with_changes(strategy={"name": f"{aggregator}@grouped"}))
+    grouped.run(STEPS)
+    assert max_weight_diff(summed.model, grouped.model) <= 1e-5
+    assert max(float(np.max(np.abs(a - b))) for a, b in zip(summed.stepper.initial_weights,
+                                                            summed.model.get_weights())) > 1e-3

@@ -70,7 +70,7 @@ def test_sigterm_and_sighup_stop_a_headless_run_cleanly_with_a_checkpoint(tmp_pa
     import subprocess
     import sys
 
-    from tui_mtl import checkpoint
+    from tui_mtl.engine import checkpoint
 
     preset = tmp_path / "tiny.toml"
     preset.write_text(tiny_preset().to_toml())

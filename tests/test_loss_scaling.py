@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import tiny_preset
-from tui_mtl import checkpoint
+from tui_mtl.engine import checkpoint
 from tui_mtl.engine import Session
-from tui_mtl.loss_scaling import LossScaling
+from tui_mtl.engine.tf.loss_scaling import LossScaling
 
 # every rule and every weighting that takes gradients of the objectives (uncertainty, gradnorm)
 STRATEGIES = ["summed", "grouped", "alternating", "pcgrad", "mgda", "cagrad", "summed+uncertainty",

@@ -12,10 +12,10 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import tiny_preset
-from tui_mtl import checkpoint
+from tui_mtl.engine import checkpoint
 from tui_mtl.engine import Session
 from tui_mtl.presets import read_preset
-from tui_mtl.recorder import RunRecorder
+from tui_mtl.runs.recorder import RunRecorder
 
 
 def weights(session):

@@ -1,4 +1,5 @@
-"""The Session: commands at step boundaries, no retracing, state kept across switches, reports."""
+"""The Session on the real engine: commands at step boundaries, no retracing, state kept across
+switches, reports, restart, and runs that never wait on a pause nobody can lift."""
 
 import threading
 import time
@@ -7,18 +8,22 @@ import numpy as np
 import pytest
 
 from tests.conftest import tiny_preset, wait_for
-from tui_mtl.engine import Session
+from tui_mtl.engine import Session, State
 from tui_mtl.errors import CommandError
 
 
-def slots(rule) -> list:
-    return [v.numpy().copy() for opt in rule.optimizers for v in opt.variables]
+def slots(strategy) -> list:
+    return [v.numpy().copy() for opt in strategy.layout.optimizers().values() for v in opt.variables]
+
+
+def max_change(before, after) -> float:
+    return max(float(np.max(np.abs(a - b))) for a, b in zip(before, after))
 
 
 def test_switching_keeps_weights_and_each_strategys_optimizer_state(tiny):
     session = Session(tiny)
     session.run(5)
-    summed = session._rules["summed"]
+    summed = session.stepper.strategy("summed")
     summed_state = slots(summed)
     weights_before = [np.array(w) for w in session.model.get_weights()]
 
@@ -29,13 +34,13 @@ def test_switching_keeps_weights_and_each_strategys_optimizer_state(tiny):
     session.run(5)
     # summed's optimizers were untouched while grouped trained
     assert all(np.array_equal(a, b) for a, b in zip(summed_state, slots(summed)))
-    assert int(summed.trunk_optimizer.iterations) == 5
-    grouped = session._rules["grouped"]
-    assert all(int(opt.iterations) == 5 for opt in grouped.optimizers)
+    assert int(summed.layout.optimizers()["trunk"].iterations) == 5
+    grouped = session.stepper.strategy("grouped")
+    assert all(int(opt.iterations) == 5 for opt in grouped.layout.optimizers().values())
 
     session.set_strategy("summed")
     session.run(3)
-    assert int(summed.trunk_optimizer.iterations) == 8  # resumed, not restarted
+    assert int(summed.layout.optimizers()["trunk"].iterations) == 8  # resumed, not restarted
     assert session.step_count == 13
     assert [e.text for e in session.events if e.kind == "strategy"] == ["grouped", "summed"]
 
@@ -62,13 +67,13 @@ def test_rates_and_weights_reach_the_optimizers_and_the_loss(tiny):
     session.set_lr("shape", 0.123)
     session.set_lr("trunk", 0.0042)
     session.set_weight("bright", 4.0)
-    summed = session._rules["summed"]
-    assert float(summed.head_optimizers["shape"].learning_rate) == pytest.approx(0.123)
-    assert float(summed.trunk_optimizer.learning_rate) == pytest.approx(0.0042)
-    assert list(session._weights_var.numpy()) == pytest.approx([0.3, 0.7, 4.0])
-    session.set_strategy("grouped")  # a rule created later gets the rates in force
-    grouped = session._rules["grouped"]
-    assert float(grouped.head_optimizers["shape"].learning_rate) == pytest.approx(0.123)
+    summed = session.stepper.strategy("summed").layout.optimizers()
+    assert float(summed["shape"].learning_rate) == pytest.approx(0.123)
+    assert float(summed["trunk"].learning_rate) == pytest.approx(0.0042)
+    assert session.effective_weights() == pytest.approx({"size": 0.3, "shape": 0.7, "bright": 4.0})
+    session.set_strategy("grouped")  # a strategy built later gets the rates in force
+    grouped = session.stepper.strategy("grouped").layout.optimizers()
+    assert float(grouped["shape"].learning_rate) == pytest.approx(0.123)
     report = session.run(2)
     assert report.learning_rates["shape"] == pytest.approx(0.123)
     assert report.weights["bright"] == 4.0
@@ -81,10 +86,12 @@ def test_rates_and_weights_reach_the_optimizers_and_the_loss(tiny):
     ("set_lr", ("nope", 0.1), "unknown head 'nope'"),
     ("set_lr", ("size", 0.0), "must be a finite number > 0"),
     ("set_lr", ("size", float("nan")), "must be a finite number > 0"),
-    ("set_lr", ("size", "fast"), "is not a number"),
+    ("set_lr", ("size", "fast"), "must be a finite number > 0, got 'fast'"),
     ("set_weight", ("size", -1.0), "must be a finite number >= 0"),
     ("set_weight", ("trunk", 1.0), "unknown head 'trunk'"),
+    ("set_loss_scale", ("size", 0), "must be a finite number > 0"),
     ("set_strategy", ("sideways",), "unknown strategy 'sideways'"),
+    ("set_strategy", ("pcgrad@alternating",), "nothing to aggregate"),
 ])
 def test_bad_commands_are_refused_and_change_nothing(tiny, call, args, fragment):
     session = Session(tiny)
@@ -102,7 +109,7 @@ def test_reports_carry_train_and_validation_values(tiny):
     session.run(20)
     running = [r for r in reports if r.state == "running"]
     assert [r.step for r in running] == [5, 10, 15, 20]
-    assert reports[-1].state == "finished"
+    assert reports[-1].state is State.FINISHED
     with_val = [r for r in reports if r.val_loss is not None]
     assert [r.step for r in with_val] == [10, 20]  # validate_every = 10
     for r in with_val:
@@ -140,27 +147,19 @@ def test_commands_from_another_thread_apply_at_step_boundaries(tiny):
         session.set_strategy("grouped")
         time.sleep(0.3)
         session.pause()
-        deadline = time.time() + 5
-        while time.time() < deadline and (not reports or reports[-1].state != "paused"):
-            time.sleep(0.01)
+        assert wait_for(lambda: reports and reports[-1].state is State.PAUSED, 5)
         paused_at = session.step_count
         time.sleep(0.3)
         assert session.step_count == paused_at  # paused means no steps
         session.set_weight("shape", 2.5)  # applied while paused
-        deadline = time.time() + 5
-        while time.time() < deadline and session.weights["shape"] != 2.5:
-            time.sleep(0.01)
-        assert session.weights["shape"] == 2.5
+        assert wait_for(lambda: session.weights["shape"] == 2.5, 5)
         session.resume()
-        deadline = time.time() + 10
-        while time.time() < deadline and session.step_count <= paused_at:
-            time.sleep(0.01)
-        assert session.step_count > paused_at
+        assert wait_for(lambda: session.step_count > paused_at, 10)
     finally:
         session.stop()
         worker.join(timeout=10)
     assert not worker.is_alive()
-    assert reports[-1].state == "stopped"
+    assert reports[-1].state is State.STOPPED
     kinds = [e.kind for e in session.events]
     assert kinds == ["lr", "strategy", "pause", "weight", "resume"]
     lr_event = session.events[0]
@@ -169,19 +168,56 @@ def test_commands_from_another_thread_apply_at_step_boundaries(tiny):
     assert after[-1].strategy == "grouped"
 
 
-def test_reset_restores_initial_weights_and_zeroes_optimizers(tiny):
+def fresh_like(preset, strategy: str, steps: int) -> list:
+    session = Session(preset)
+    session.set_strategy(strategy)
+    session.run(steps)
+    return session.model.get_weights()
+
+
+@pytest.mark.parametrize("strategy", ["summed", "grouped+dwa"])
+def test_after_reset_a_session_trains_exactly_like_a_new_one(strategy):
+    """The restart bug: reset() zeroed every optimizer variable, learning rates included, so nothing
+    trained again. Now: fresh weights and fresh state for every strategy, the batches from the start."""
+    preset = tiny_preset(training={"diagnostics_every": 0})
+    session = Session(preset)
+    session.run(30)
+    session.set_strategy("pcgrad")  # a strategy with state that the reset must also clear
+    session.run(10)
+    session.set_strategy(strategy)
+    session.run(10)
+    session.reset()
+    assert session.step_count == 0
+    assert all(np.array_equal(a, b) for a, b in zip(session.stepper.initial_weights, session.model.get_weights()))
+    before = [w.copy() for w in session.model.get_weights()]
+    session.run(20)
+    assert max_change(before, session.model.get_weights()) > 1e-3  # it trains again
+    expected = fresh_like(preset, strategy, 20)
+    assert max_change(expected, session.model.get_weights()) < 1e-6
+
+
+def test_reset_before_the_first_step_still_trains(tiny):
     session = Session(tiny)
-    initial = [np.array(w) for w in session.model.get_weights()]
+    session.reset()
+    before = [w.copy() for w in session.model.get_weights()]
+    session.run(10)
+    assert max_change(before, session.model.get_weights()) > 1e-3
+    assert max_change(fresh_like(tiny, "summed", 10), session.model.get_weights()) < 1e-6
+
+
+def test_reset_keeps_rates_weights_and_strategy_and_zeroes_every_optimizer(tiny):
+    session = Session(tiny)
+    session.set_lr("size", 0.02)
     session.run(5)
     session.set_strategy("grouped")
     session.run(5)
     session.reset()
-    assert session.step_count == 0
-    assert all(np.array_equal(a, b) for a, b in zip(initial, session.model.get_weights()))
-    for rule in session._rules.values():
-        assert all(not np.any(v) for v in slots(rule))
-    # and a fresh session trains the same as a reset one (same batches aside): state is truly clean
-    assert session.trace_counts == {"summed": 1, "grouped": 1}
+    assert session.strategy == "grouped" and session.learning_rates["size"] == 0.02
+    for name in ("summed", "grouped"):
+        for owner, optimizer in session.stepper.strategy(name).layout.optimizers().items():
+            assert int(optimizer.iterations) == 0
+            assert float(optimizer.learning_rate) == pytest.approx(session.learning_rates[owner])
+            assert all(not np.any(v.numpy()) for v in optimizer.variables[2:])  # every moment is zero
 
 
 def test_current_preset_reproduces_the_settings_in_force(tiny):
@@ -202,18 +238,27 @@ def test_current_preset_reproduces_the_settings_in_force(tiny):
     assert reopened.weights == session.weights
 
 
+def test_current_preset_keeps_the_strategy_parameters_in_force():
+    session = Session(tiny_preset(strategy={"name": "summed+dwa", "weighting": {"window": 7}}))
+    session.set_strategy("grouped+dwa")
+    saved = session.current_preset()
+    assert saved.strategy.name == "grouped+dwa" and saved.strategy.weighting == {"window": 7}
+    session.set_strategy("grouped")
+    assert session.current_preset().strategy.weighting == {}
+
+
 def test_an_error_in_training_is_reported_then_raised(tiny):
     session = Session(tiny)
     reports = []
     session.subscribe(reports.append)
 
-    def broken(*args):
+    def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    session._step_fns["summed"] = broken
+    session.stepper.step = broken
     with pytest.raises(RuntimeError, match="boom"):
         session.run(3)
-    assert reports[-1].state == "error"
+    assert reports[-1].state is State.FAILED
     assert "boom" in reports[-1].message
 
 
@@ -234,3 +279,25 @@ def test_close_is_not_lost_before_run_and_flush_waits_for_queued_commands(tiny):
     before = session.step_count
     session.run(50)  # closed: returns at once
     assert session.step_count == before
+
+
+def test_serve_trains_then_waits_for_commands_until_stopped(tiny):
+    session = Session(tiny, report_interval=0.01)
+    session.extend(15)
+    reports = []
+    session.subscribe(reports.append)
+    worker = threading.Thread(target=session.serve)
+    worker.start()
+    try:
+        assert wait_for(lambda: session.state is State.FINISHED and session.step_count == 15)
+        time.sleep(0.1)
+        assert session.step_count == 15 and worker.is_alive()  # served: it waits for more
+        session.extend(10)
+        assert wait_for(lambda: session.state is State.FINISHED and session.step_count == 25)
+        session.set_lr("size", 0.004)  # applied by the serving thread while idle
+        assert session.flush(5) and session.learning_rates["size"] == 0.004
+    finally:
+        session.stop()
+        worker.join(timeout=10)
+    assert not worker.is_alive()
+    assert reports[-1].state is State.STOPPED

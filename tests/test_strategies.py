@@ -7,8 +7,9 @@ import tensorflow as tf
 from tests.conftest import tiny_preset
 from tui_mtl.engine import Session
 from tui_mtl.errors import PresetError
+from tui_mtl.presets import parse_preset
 from tui_mtl.strategies import gradmath
-from tui_mtl.strategies.registry import STRATEGY_NAMES
+from tui_mtl.strategies.catalog import STRATEGY_NAMES
 from tui_mtl.strategies.weightings.dwa import dwa_weights
 from tui_mtl.strategies.weightings.famo import famo_logit_gradient
 from tui_mtl.strategies.weightings.gradnorm import gradnorm_weight_gradient
@@ -16,8 +17,8 @@ from tui_mtl.strategies.weightings.gradnorm import gradnorm_weight_gradient
 COMBINATIONS = ["pcgrad+uncertainty", "grouped+dwa", "alternating+famo", "mgda+gradnorm", "cagrad+random"]
 
 
-def iterations(rule) -> list:
-    return [int(opt.iterations) for opt in rule.optimizers]
+def iterations(strategy) -> list:
+    return [int(opt.iterations) for opt in strategy.layout.optimizers().values()]
 
 
 def test_every_strategy_trains_switches_without_retracing_and_keeps_state():
@@ -32,12 +33,12 @@ def test_every_strategy_trains_switches_without_retracing_and_keeps_state():
         assert all(np.isfinite(v) for v in report.train_loss.values()), name
         moved = max(float(np.max(np.abs(a - b))) for a, b in zip(before, session.model.get_weights()))
         assert moved > 0, name
-        seen[name] = iterations(session._rules[name])
+        seen[name] = iterations(session.stepper.strategy(name))
     traces = dict(session.trace_counts)
     for name in names:  # round trip: back to each one
         session.set_strategy(name)
         session.run(3)
-        after = iterations(session._rules[name])
+        after = iterations(session.stepper.strategy(name))
         if name.startswith("alternating"):
             assert sum(after) == sum(seen[name]) + 3, name  # one head's optimizer per step
         else:
@@ -46,13 +47,14 @@ def test_every_strategy_trains_switches_without_retracing_and_keeps_state():
 
 
 def test_unknown_strategy_parameter_is_refused_with_its_name():
-    with pytest.raises(PresetError, match="unknown parameter.*bogus.*pcgrad"):
-        Session(tiny_preset(strategy={"name": "pcgrad", "params": {"bogus": 1}}))
+    text = tiny_preset().to_toml().replace('name = "summed"', 'name = "pcgrad"\nparams = { bogus = 1 }')
+    with pytest.raises(PresetError, match="unknown parameter 'bogus' for pcgrad"):
+        parse_preset(text)
 
 
 def test_uncertainty_objective_and_gradient_match_the_formula(tiny):
     session = Session(tiny.with_changes(strategy={"name": "summed+uncertainty"}))
-    weighting = session._rules["summed+uncertainty"].weighting
+    weighting = session.stepper.strategy("summed+uncertainty").weighting
     s = np.array([0.5, -1.0, 0.2], np.float32)
     weighting.log_vars.assign(s)
     losses = [tf.constant(2.0), tf.constant(3.0), tf.constant(0.5)]
@@ -67,9 +69,9 @@ def test_uncertainty_objective_and_gradient_match_the_formula(tiny):
 
 
 def test_dwa_weights_follow_the_loss_history(tiny):
-    session = Session(tiny.with_changes(strategy={"name": "summed+dwa", "params": {"window": 2,
-                                                                                     "temperature": 2.0}}))
-    dwa = session._rules["summed+dwa"].weighting
+    session = Session(tiny.with_changes(strategy={"name": "summed+dwa", "weighting": {"window": 2,
+                                                                                        "temperature": 2.0}}))
+    dwa = session.stepper.strategy("summed+dwa").weighting
     history = [[4.0, 1.0, 2.0], [2.0, 1.0, 2.0],  # window 1 means: [3, 1, 2]
                [1.0, 1.0, 3.0], [2.0, 1.0, 1.0]]  # window 2 means: [1.5, 1, 2]
     for step, losses in enumerate(history, start=1):
@@ -118,39 +120,41 @@ def test_famo_effective_weights_are_normalised(tiny):
 
 def test_alternating_round_robin_moves_one_head_per_step(tiny):
     session = Session(tiny.with_changes(strategy={"name": "alternating"}))
-    rule = session._rules["alternating"]
+    strategy = session.stepper.strategy("alternating")
+    net = session.stepper.net
     heads = session.head_names
     for turn in range(6):
-        before = {h: [v.numpy().copy() for v in session.net.head_variables[h]] for h in heads}
+        before = {h: [v.numpy().copy() for v in net.head_variables[h]] for h in heads}
         session.run(1)
         moved = [h for h in heads if any(not np.array_equal(a, v.numpy())
-                                          for a, v in zip(before[h], session.net.head_variables[h]))]
+                                          for a, v in zip(before[h], net.head_variables[h]))]
         assert moved == [heads[turn % 3]]
-    assert iterations(rule) == [2, 2, 2]
+    assert iterations(strategy) == [2, 2, 2]
 
 
 def test_alternating_proportional_sampling_follows_weights(tiny):
-    preset = tiny.with_changes(strategy={"name": "alternating", "params": {"sampling": "proportional",
+    preset = tiny.with_changes(strategy={"name": "alternating", "layout": {"sampling": "proportional",
                                                                            "alpha": 1.0}})
     session = Session(preset)
     session.set_weight("size", 0.0)
     session.set_weight("shape", 1.0)
     session.set_weight("bright", 3.0)
-    rule = session._rules["alternating"]
-    np.testing.assert_allclose(rule.probabilities(), [0.0, 0.25, 0.75])
-    picks = [rule.next_variant() for _ in range(400)]
+    strategy = session.stepper.strategy("alternating")
+    np.testing.assert_allclose(strategy.layout.probabilities(strategy.weighting.current().numpy()), [0.0, 0.25, 0.75])
+    picks = [strategy.next_variant() for _ in range(400)]
     assert picks.count(0) == 0
     assert 0.65 < picks.count(2) / 400 < 0.85
 
 
 def test_summed_diagnostics_equal_independently_computed_gradients(tiny):
     session = Session(tiny.with_changes(training={"diagnostics_every": 1}))
-    x, y = next(iter(session.data.train))  # shuffle off: the session's first batch
+    stepper = session.stepper
+    x, y = next(iter(stepper.data.train))  # shuffle off: the session's first batch
     with tf.GradientTape(persistent=True) as tape:
         preds = session.model(x, training=True)
-        objectives = [h.weight * session._ctx.loss_fns[h.name](y[h.name], preds[h.name])
+        objectives = [h.weight * stepper.ctx.loss_fns[h.name](y[h.name], preds[h.name])
                       for h in tiny.model.heads]
-    G = np.stack([gradmath.flatten(tape.gradient(o, session.net.trunk_variables)).numpy() for o in objectives])
+    G = np.stack([gradmath.flatten(tape.gradient(o, stepper.net.trunk_variables)).numpy() for o in objectives])
     reports = []
     session.subscribe(reports.append)
     session.run(1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
 
 # --mixed-precision choices: compute dtype with float32 variables and outputs; fp16 adds loss scaling
 PRECISIONS = ("off", "bf16", "fp16")
@@ -76,3 +77,31 @@ def make_distribution(devices: list[int] | str | None):
     if len(chosen) < 2 and devices == "all":
         return None  # one device: nothing to mirror
     return tf.distribute.MirroredStrategy(chosen)
+
+
+class DeviceOptions:
+    """--gpus / --devices / --mixed-precision / --no-memory-growth, for every command and the app:
+    parsed without TensorFlow (ValueError naming the bad one), applied once per process."""
+
+    _configured = False  # devices are configured once per process
+    _lock = threading.Lock()
+
+    def __init__(self, gpus: str | None = None, devices: str | None = None, mixed_precision: str | None = None,
+                 memory_growth: bool = True):
+        parsed = parse_device_list(gpus)
+        self.gpus = None if parsed == "all" else parsed
+        self.devices = parse_device_list(devices)
+        if mixed_precision is not None and mixed_precision not in PRECISIONS:
+            raise ValueError(f"--mixed-precision {mixed_precision!r}: use one of {', '.join(PRECISIONS)}")
+        self.mixed_precision = mixed_precision  # None: the default (off), or a resumed run's own
+        self.memory_growth = memory_growth
+
+    def session_options(self, mixed_precision: str | None = None) -> dict:
+        """Configure the devices (the first time, before TensorFlow touches a GPU) and return the
+        Session's keyword arguments; `mixed_precision` is the fallback when none was given."""
+        with DeviceOptions._lock:
+            if not DeviceOptions._configured:
+                configure(self.gpus, memory_growth=self.memory_growth)
+                DeviceOptions._configured = True
+        return {"distribution": make_distribution(self.devices),
+                "mixed_precision": self.mixed_precision or mixed_precision or "off"}

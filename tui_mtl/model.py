@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import keras
 
-from tui_mtl.presets import HeadSpec, ModelSpec
+from tui_mtl.presets import ModelSpec
 
 TRUNK_PREFIX = "trunk"
 
@@ -22,43 +22,6 @@ class MultiHeadModel:
     @property
     def head_names(self) -> list[str]:
         return list(self.head_variables)
-
-
-def _trunk_layer(spec, index: int):
-    name = f"{TRUNK_PREFIX}_{index}_{spec.type}"
-    if spec.type == "conv2d":
-        return keras.layers.Conv2D(spec.filters, spec.kernel_size, strides=spec.strides,
-                                   padding=spec.padding, activation=spec.activation, name=name)
-    if spec.type == "max_pool":
-        return keras.layers.MaxPooling2D(spec.pool_size, name=name)
-    if spec.type == "avg_pool":
-        return keras.layers.AveragePooling2D(spec.pool_size, name=name)
-    if spec.type == "global_avg_pool":
-        return keras.layers.GlobalAveragePooling2D(name=name)
-    if spec.type == "global_max_pool":
-        return keras.layers.GlobalMaxPooling2D(name=name)
-    if spec.type == "flatten":
-        return keras.layers.Flatten(name=name)
-    if spec.type == "dense":
-        return keras.layers.Dense(spec.units, activation=spec.activation, name=name)
-    if spec.type == "dropout":
-        return keras.layers.Dropout(spec.rate, name=name)
-    if spec.type == "batch_norm":
-        return keras.layers.BatchNormalization(name=name)
-    raise ValueError(f"unknown trunk layer type {spec.type!r}")  # the schema makes this unreachable
-
-
-OUTPUT_ACTIVATION = {"regression": "linear", "classification": "softmax", "binary": "sigmoid"}
-
-
-def _head_layers(head: HeadSpec) -> list:
-    layers = [keras.layers.Dense(units, activation="relu", name=f"{head.name}_hidden_{i}")
-              for i, units in enumerate(head.hidden)]
-    # The output layer carries the head's name so the model's outputs are keyed by head.
-    # float32 outputs whatever the compute dtype: losses and softmax stay accurate under mixed precision
-    layers.append(keras.layers.Dense(head.units, activation=OUTPUT_ACTIVATION[head.kind], name=head.name,
-                                     dtype="float32"))
-    return layers
 
 
 MIXED_POLICIES = {"bf16": "mixed_bfloat16", "fp16": "mixed_float16", "off": "float32"}
@@ -83,7 +46,7 @@ def build_model(spec: ModelSpec, seed: int | None = None, mixed_precision: str =
 def _build(spec: ModelSpec) -> MultiHeadModel:
     inputs = keras.Input(shape=tuple(spec.input_shape), name="image")
     x = inputs
-    trunk_layers = [_trunk_layer(layer, i) for i, layer in enumerate(spec.trunk)]
+    trunk_layers = [layer.build(f"{TRUNK_PREFIX}_{i}_{layer.type}") for i, layer in enumerate(spec.trunk)]
     for layer in trunk_layers:
         x = layer(x)
     if len(x.shape) > 2:  # heads are dense: give them a vector
@@ -94,7 +57,7 @@ def _build(spec: ModelSpec) -> MultiHeadModel:
     head_variables = {}
     for head in spec.heads:
         y = x
-        layers = _head_layers(head)
+        layers = head.build_layers()
         for layer in layers:
             y = layer(y)
         outputs[head.name] = y

@@ -1,14 +1,21 @@
-"""Fixtures for the UI tests: an app wired to a fake (TF-free) session, and a polling helper."""
+"""Fixtures for the UI tests: the app on the real engine (a Session on a tiny preset), or — for pure
+rendering — the real Session on a small fake stepper; a key sender and a polling helper."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from .fakes import FakeSession, fake_device
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from conftest import tiny_preset  # noqa: E402
+
+from .fakes import FakeStepper  # noqa: E402
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -21,58 +28,66 @@ def pytest_pyfunc_call(pyfuncitem):
     return None
 
 
-@pytest.fixture(autouse=True)
-def _isolated_dirs(tmp_path, monkeypatch):
-    """User presets and run folders go to a temporary folder in every UI test."""
-    monkeypatch.setenv("TUI_MTL_PRESETS_DIR", str(tmp_path / "presets"))
-    monkeypatch.setenv("TUI_MTL_RUNS_DIR", str(tmp_path / "runs"))
-    return tmp_path
+def fake_device(session):
+    return "CPU (test)", False
 
 
-def fake_recorder(run_dir, session):
-    """The real RunRecorder without TensorBoard (which needs TensorFlow)."""
-    from tui_mtl.recorder import RunRecorder
+def quiet_recorder(run_dir, session):
+    """The real RunRecorder without TensorBoard files (faster; TensorBoard has its own tests)."""
+    from tui_mtl.runs.recorder import RunRecorder
 
     return RunRecorder(run_dir, session, tensorboard=False)
 
 
-def make_app(preset_name: str | None = "quickstart", *, sessions: list | None = None, record: bool = False,
-             **fake_kwargs):
-    """A TuiMtlApp whose sessions are FakeSessions; each session built is appended to `sessions`.
+def ui_preset(**changes):
+    """The tiny preset, long enough to watch (each real step takes ~1-2 ms)."""
+    changes.setdefault("training", {})
+    changes["training"] = {"steps": 400, "validate_every": 50, "diagnostics_every": 20, **changes["training"]}
+    return tiny_preset(**changes)
 
-    `record`: give the dashboard a run folder (under TUI_MTL_RUNS_DIR) written by the real RunRecorder."""
+
+def make_app(preset=None, *, engine: str = "real", record: bool = False, sessions: list | None = None,
+             step_delay: float = 0.002, prepare=None, report_interval: float = 0.05, snapshot_every: int = 50,
+             session_factory=None):
+    """A TuiMtlApp on `preset` (a Preset, a shipped preset's name, or the UI tiny preset).
+
+    `engine="real"`: each session is a real Session (TensorFlow) — for every flow that trains.
+    `engine="fake"`: the real Session on FakeStepper — for rendering only. `prepare(session)` runs
+    on each new session before the app serves it (e.g. to train a fixed history for a snapshot).
+    Sessions built are appended to `sessions` (and `app.sessions`)."""
+    from tui_mtl.engine import Session
     from tui_mtl.presets import find_preset_path, read_preset
     from tui_mtl.ui.app import TuiMtlApp
 
     built = sessions if sessions is not None else []
+    path = None
+    if preset is None:
+        preset = ui_preset()
+    elif isinstance(preset, str):
+        path = find_preset_path(preset)
+        preset = read_preset(path)
 
-    def factory(preset, _base_dir):
-        session = FakeSession(preset, **fake_kwargs)
+    def factory(p, _base_dir):
+        stepper = FakeStepper(p, step_delay=step_delay) if engine == "fake" else None
+        session = Session(p, report_interval=report_interval, stepper=stepper, snapshot_every=snapshot_every)
+        if prepare is not None:
+            prepare(session)
         built.append(session)
         return session
 
-    preset = path = None
-    if preset_name is not None:
-        path = find_preset_path(preset_name)
-        preset = read_preset(path)
-    app = TuiMtlApp(preset, path, session_factory=factory, device_probe=fake_device, make_run_dir=record,
-                    recorder_factory=fake_recorder)
+    app = TuiMtlApp(preset, path, session_factory=session_factory or factory, device_probe=fake_device,
+                    make_run_dir=record, recorder_factory=quiet_recorder)
     app.sessions = built
     return app
 
 
-async def wait_until(predicate, timeout: float = 5.0, what: str = "condition") -> None:
+async def wait_until(predicate, timeout: float = 20.0, what: str = "condition") -> None:
     """Poll without Pilot's idle wait (which stalls while a training thread is busy)."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(0.01)
-
-
-@pytest.fixture
-def app_factory():
-    return make_app
 
 
 async def press(app, *keys: str) -> None:
@@ -108,3 +123,16 @@ async def _round_trip(pump) -> None:
     done = asyncio.Event()
     pump.call_later(done.set)
     await asyncio.wait_for(done.wait(), timeout=5)
+
+
+async def started(app, reports: int = 2):
+    """The dashboard, once its session serves and `reports` reports arrived."""
+    dash = app.dashboard
+    await wait_until(lambda: dash.session is not None and dash.reports_seen >= reports, what="first reports")
+    return dash
+
+
+def footer_labels(app) -> list[str]:
+    from textual.widgets._footer import FooterKey
+
+    return [key.description for key in app.screen.query(FooterKey)]

@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from tui_mtl.presets import read_preset, user_presets_dir
-from tui_mtl.strategies.registry import STRATEGY_NAMES
+from tui_mtl.strategies.catalog import STRATEGY_NAMES
 from tui_mtl.ui.screens.dialogs import ConfirmScreen, EditHeadScreen, SavePresetScreen
 from tui_mtl.ui.screens.help import HelpScreen
 from tui_mtl.ui.screens.too_small import TooSmallScreen

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tui_mtl.presets import load_preset
-from tui_mtl.reports import Event
+from tui_mtl.engine.reports import Event
 from tui_mtl.ui.formatting import fmt_duration, fmt_rate, fmt_value, progress_text
 from tui_mtl.ui.plotting import downsample, log_ticks, marker_label, prepare, to_log10
 from tui_mtl.ui.screens.dialogs import check_preset_name, parse_positive

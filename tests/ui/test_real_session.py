@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from tui_mtl.presets import find_preset_path, read_preset, user_presets_dir
-from tui_mtl.strategies.registry import STRATEGY_NAMES
+from tui_mtl.strategies.catalog import STRATEGY_NAMES
 from tui_mtl.ui.screens.dialogs import SavePresetScreen
 
 from .conftest import press, wait_until
@@ -58,7 +58,7 @@ async def test_real_session_trains_and_obeys_keys(tmp_path):
     run_dirs = list((tmp_path / "runs").iterdir())
     assert len(run_dirs) == 1
     assert dash.wait_finished(10)
-    from tui_mtl.checkpoint import read_meta
+    from tui_mtl.engine.checkpoint import read_meta
 
     run = run_dirs[0]
     assert read_meta(run / "checkpoint.npz")["step"] == session.step_count  # the final checkpoint

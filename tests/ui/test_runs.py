@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 
-from tui_mtl.checkpoint import read_meta
+from tui_mtl.engine.checkpoint import read_meta
 from tui_mtl.presets import load_preset
 from tui_mtl.runs import new_run_dir, runs_root
 from tui_mtl.ui.screens.dashboard import DashboardScreen

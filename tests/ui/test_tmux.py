@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tui_mtl.strategies.registry import STRATEGY_NAMES
+from tui_mtl.strategies.catalog import STRATEGY_NAMES
 
 pytestmark = pytest.mark.slow
 
@@ -137,7 +137,7 @@ def test_signal_stops_at_a_step_writes_the_checkpoint_and_exits(tmp_path, sig):
     the final checkpoint is written, the terminal is restored and the process exits within 2 s."""
     import signal
 
-    from tui_mtl.checkpoint import read_meta
+    from tui_mtl.engine.checkpoint import read_meta
 
     runs, pidfile = tmp_path / "runs", tmp_path / "pid"
     name = f"tui-mtl-sig-{os.getpid()}-{sig}"

@@ -24,7 +24,8 @@ def unflatten(vector: tf.Tensor, like) -> list:
 
 def pcgrad(G: tf.Tensor, orders: tf.Tensor) -> tf.Tensor:
     """PCGrad (Yu et al. 2020): each g_i is projected off every g_j it conflicts with, in the
-    order orders[i] (a permutation of 0..K-1; j == i is skipped); the projected gradients are summed.
+    order orders[i] (a permutation of 0..K-1; j == i is skipped). Returns the projected rows [K, P]
+    (their sum is PCGrad's direction).
     """
     k = G.shape[0]
     projected = []
@@ -38,7 +39,7 @@ def pcgrad(G: tf.Tensor, orders: tf.Tensor) -> tf.Tensor:
             correction = dot / (tf.reduce_sum(other * other) + EPS) * other
             g = tf.where(conflict, g - correction, g)
         projected.append(g)
-    return tf.add_n(projected)
+    return tf.stack(projected)
 
 
 def random_orders(k: int, seed=None) -> tf.Tensor:
@@ -65,7 +66,7 @@ def min_norm_weights(G: tf.Tensor, iterations: int = 50) -> tf.Tensor:
     if k == 2:
         gamma = min_norm_two(G[0], G[1])
         return tf.stack([gamma, 1.0 - gamma])
-    gram = tf.matmul(G, G, transpose_b=True)
+    gram = finite_gram(G)
     if k <= MAX_EXACT_HEADS:
         return min_norm_on_faces(gram)
     return frank_wolfe(gram, iterations)
@@ -111,20 +112,20 @@ def frank_wolfe(gram: tf.Tensor, iterations: int) -> tf.Tensor:
     return alpha
 
 
-def cagrad(G: tf.Tensor, c: float, iterations: int = 30) -> tf.Tensor:
-    """CAGrad (Liu et al. 2021): d = g0 + sqrt(phi)/|g_w| g_w, rescaled by 1/(1+c^2).
+def cagrad_coefficients(G: tf.Tensor, c: float, iterations: int = 30) -> tf.Tensor:
+    """CAGrad (Liu et al. 2021): coefficients a [K] with d = sum_i a_i g_i = (g0 + sqrt(phi)/|g_w| g_w) / (1+c^2).
 
     g0 is the mean gradient, phi = c^2 |g0|^2, and w on the simplex minimises
     g_w . g0 + sqrt(phi) |g_w|; solved on the K x K Gram matrix by softmax-parametrised descent.
-    With c = 0 this is the mean gradient.
+    With c = 0 this is the mean gradient (every a_i = 1/K).
     """
     k = G.shape[0]
-    g0 = tf.reduce_mean(G, axis=0)
+    mean = tf.fill([k], 1.0 / k)
     if c == 0:
-        return g0
-    gram = tf.matmul(G, G, transpose_b=True)
+        return mean
+    gram = finite_gram(G)
     b = tf.reduce_mean(gram, axis=1)  # G g0
-    phi = c * c * tf.reduce_sum(g0 * g0)
+    phi = c * c * tf.reduce_mean(b)  # c^2 |g0|^2
     sqrt_phi = tf.sqrt(phi + EPS)
     logits = tf.zeros([k], G.dtype)
     scale = tf.sqrt(tf.reduce_mean(tf.linalg.diag_part(gram)) + EPS)  # makes the step size unit-free
@@ -136,9 +137,16 @@ def cagrad(G: tf.Tensor, c: float, iterations: int = 30) -> tf.Tensor:
             objective = (tf.tensordot(w, b, 1) + sqrt_phi * gw_norm) / (scale * scale)
         logits = logits - 5.0 * tape.gradient(objective, logits)
     w = tf.nn.softmax(logits)
-    gw = tf.linalg.matvec(G, w, transpose_a=True)
-    lam = sqrt_phi / (tf.norm(gw) + EPS)
-    return (g0 + lam * gw) / (1.0 + c * c)
+    gw_norm = tf.sqrt(tf.tensordot(w, tf.linalg.matvec(gram, w), 1) + EPS)
+    lam = sqrt_phi / gw_norm
+    return (mean + lam * w) / (1.0 + c * c)
+
+
+def finite_gram(G: tf.Tensor) -> tf.Tensor:
+    """G G^T with non-finite entries zeroed: a step whose gradients blew up is refused by the step's
+    guard anyway, and the solvers (a batched linear solve) must not fail before it can."""
+    gram = tf.matmul(G, G, transpose_b=True)
+    return tf.where(tf.math.is_finite(gram), gram, tf.zeros_like(gram))
 
 
 def diagnostics(G: tf.Tensor, direction: tf.Tensor | None = None, parts: tf.Tensor | None = None) -> dict:

@@ -18,8 +18,10 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from tui_mtl.devices import DeviceOptions
 from tui_mtl.errors import PresetError
 from tui_mtl.presets import Preset, find_preset_path, read_preset
+from tui_mtl.strategies.catalog import STRATEGY_NAMES
 from tui_mtl.ui.screens.dashboard import DashboardScreen
 from tui_mtl.ui.screens.help import HelpScreen
 from tui_mtl.ui.screens.picker import PickerScreen
@@ -56,12 +58,12 @@ class TuiMtlApp(App[int]):
                  session_factory: Callable | None = None, device_probe: Callable | None = None,
                  runs_root: Path | str | None = None, stderr: StderrRedirect | None = None,
                  plot_hz: float = 2.0, make_run_dir: bool = True, recorder_factory: Callable | None = None,
-                 session_options: dict | None = None, handle_signals: bool = False, **kwargs) -> None:
+                 devices: DeviceOptions | None = None, handle_signals: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         self.initial_preset = preset
         self.initial_preset_path = preset_path
-        self.session_options = session_options
-        self.session_factory = session_factory or functools.partial(open_session, session_options=session_options)
+        self.devices = devices or DeviceOptions()
+        self.session_factory = session_factory or functools.partial(open_session, devices=self.devices)
         self._own_factory = session_factory is None
         self.recorder_factory = recorder_factory or open_recorder
         self.handle_signals = handle_signals
@@ -115,8 +117,9 @@ class TuiMtlApp(App[int]):
             except OSError as err:
                 self.notify(f"No stderr log: {err}", severity="warning")
         factory = self.session_factory
-        if resume_from is not None and self._own_factory:
-            factory = functools.partial(open_session, session_options=resumed_options(self.session_options, resume_from))
+        if resume_from is not None and self._own_factory:  # a resumed run keeps its own precision
+            factory = functools.partial(open_session, devices=self.devices,
+                                        mixed_precision=saved_precision(resume_from))
         self.dashboard = DashboardScreen(preset, preset_path, session_factory=factory,
                                          device_probe=self.device_probe, run_dir=self.run_dir,
                                          plot_hz=self.plot_hz, recorder_factory=self.recorder_factory,
@@ -169,9 +172,15 @@ class TuiMtlApp(App[int]):
         self.exit(0)
 
     def action_help(self) -> None:
-        from tui_mtl.strategies.registry import STRATEGY_NAMES
+        self.push_screen(HelpScreen(STRATEGY_NAMES))
 
-        self.push_screen(HelpScreen(tuple(STRATEGY_NAMES)))
+    def back_to_picker(self) -> None:
+        """From a dashboard whose session could not start: pick another preset."""
+        if self.dashboard is not None:
+            self.dashboard.shutdown()
+            self.dashboard = None
+        self.run_dir = None
+        self.switch_screen(PickerScreen())
 
     # --- command palette -----------------------------------------------------------------
 
@@ -182,17 +191,14 @@ class TuiMtlApp(App[int]):
         yield from super().get_system_commands(screen)
 
 
-def resumed_options(options: dict | None, checkpoint_file: Path) -> dict:
-    """A resumed run continues in its own precision unless --mixed-precision said otherwise."""
-    options = dict(options or {})
-    if options.get("mixed_precision") is None:
-        from tui_mtl.checkpoint import CheckpointError, read_meta
+def saved_precision(checkpoint_file: Path) -> str | None:
+    """The precision a run was trained in (it continues in it unless --mixed-precision says otherwise)."""
+    from tui_mtl.engine.checkpoint import CheckpointError, read_meta
 
-        try:
-            options["mixed_precision"] = read_meta(checkpoint_file).get("mixed_precision", "off")
-        except CheckpointError:
-            pass  # the worker's load reports an unreadable checkpoint
-    return options
+    try:
+        return read_meta(checkpoint_file).get("mixed_precision", "off")
+    except CheckpointError:
+        return None  # the worker's load reports an unreadable checkpoint
 
 
 def _driver_class(terminal):
@@ -208,11 +214,11 @@ def _driver_class(terminal):
 
 
 def run_app(preset: str | None = None, *, fps: int = DEFAULT_FPS, runs_dir: str | None = None,
-            session_options: dict | None = None, exit_process: bool = False) -> int:
+            devices: DeviceOptions | None = None, exit_process: bool = False) -> int:
     """Run the terminal app: the picker (preset None) or straight to the dashboard. Returns an exit code.
 
-    `session_options`: gpus, devices, mixed_precision, memory_growth (as `tui-mtl run` takes them);
-    devices are configured in the training worker, before the Session is built.
+    `devices`: --gpus/--devices/--mixed-precision/--no-memory-growth, configured in the training
+    worker before the Session is built.
     `exit_process`: end the process as soon as everything is saved and the terminal restored, skipping
     the interpreter's teardown of TensorFlow (seconds; a SIGTERM/SIGHUP must end within 2 s).
     """
@@ -236,7 +242,7 @@ def run_app(preset: str | None = None, *, fps: int = DEFAULT_FPS, runs_dir: str 
         redirect.__enter__()
     app = None
     try:
-        app = TuiMtlApp(loaded, path, runs_root=runs_dir, stderr=redirect, session_options=session_options,
+        app = TuiMtlApp(loaded, path, runs_root=runs_dir, stderr=redirect, devices=devices,
                         handle_signals=True, driver_class=_driver_class(redirect.terminal) if redirect else None)
         app.run()
         if app.dashboard is not None:  # the worker writes the final checkpoint after its last step

@@ -4,17 +4,6 @@ from __future__ import annotations
 
 import math
 
-LOSS_ABBREVIATIONS = {
-    "sparse_categorical_crossentropy": "xent",
-    "binary_crossentropy": "bce",
-    "log_cosh": "logcosh",
-}
-
-
-def loss_label(loss: str) -> str:
-    return LOSS_ABBREVIATIONS.get(loss, loss)
-
-
 def fmt_value(value: float | None, digits: int = 4) -> str:
     """A loss or metric in a fixed-ish width: 0.1234, 12.35, 1.2e-05, — for missing."""
     if value is None:
@@ -23,7 +12,7 @@ def fmt_value(value: float | None, digits: int = 4) -> str:
         return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
     magnitude = abs(value)
     if magnitude != 0 and (magnitude < 1e-3 or magnitude >= 1e5):
-        return f"{value:.{digits - 2}e}"
+        return f"{value:.{max(digits - 3, 0)}e}"  # 1.2e-05, 2.2e+22: seven characters
     return f"{value:.{digits}g}" if magnitude >= 1 else f"{value:.{digits}f}"
 
 
@@ -35,6 +24,13 @@ def fmt_rate(rate: float | None) -> str:
     mantissa, exponent = text.split("e")
     mantissa = mantissa.rstrip("0").rstrip(".")
     return f"{mantissa}e{int(exponent):+03d}"
+
+
+def fmt_scale(scale: float) -> str:
+    """A loss scale after the loss name: ×1e3, ×0.5, ×20."""
+    if scale >= 1000 or scale < 0.01:
+        return f"×{scale:.0e}".replace("e+0", "e").replace("e-0", "e-").replace("e+", "e")
+    return f"×{scale:g}"
 
 
 def fmt_weight(weight: float | None) -> str:

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.message import Message
 
 
 class SessionReady(Message):
-    """The Session is built: the model exists and training is about to start."""
+    """The Session is built and served: training is about to start."""
 
-    def __init__(self, session, device: str) -> None:
+    def __init__(self, session: Any, device: str) -> None:
         super().__init__()
         self.session = session
         self.device = device
 
 
 class SessionFailed(Message):
-    """Building the Session (importing TensorFlow, the data, the model) failed."""
+    """Building the Session (importing TensorFlow, the data, the model) failed: nothing to train."""
 
     def __init__(self, message: str) -> None:
         super().__init__()
@@ -23,15 +25,15 @@ class SessionFailed(Message):
 
 
 class ReportsReady(Message):
-    """New reports are queued; the handler drains all of them (one message per batch)."""
+    """New reports are buffered; the handler drains all of them (one message per batch)."""
 
 
-class TrainingEnded(Message):
-    """`Session.run` returned (finished or stopped) or raised (`error` set)."""
+class TrainingFailed(Message):
+    """The run raised (the session published an "error" report first); it waits for a restart."""
 
-    def __init__(self, error: str | None = None) -> None:
+    def __init__(self, message: str) -> None:
         super().__init__()
-        self.error = error
+        self.message = message
 
 
 class DeviceChanged(Message):
@@ -62,7 +64,7 @@ class Toast(Message):
 class ForkReady(Message):
     """The worker forked the session: a Comparison now trains the branches in lockstep."""
 
-    def __init__(self, comparison) -> None:
+    def __init__(self, comparison: Any) -> None:
         super().__init__()
         self.comparison = comparison
 

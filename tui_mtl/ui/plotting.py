@@ -135,6 +135,20 @@ def log_ticks(lo: float, hi: float, max_ticks: int = 6) -> tuple[list[float], li
     return ticks, [_tick_label(10**t) for t in ticks]
 
 
+def linear_ticks(lo: float, hi: float, count: int = 4) -> tuple[list[float], list[str]]:
+    """Evenly spaced ticks with short labels (plotext writes 22611853716036834557952 for 2.3e22)."""
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        return [], []
+    ticks = [lo + (hi - lo) * i / (count - 1) for i in range(count)]
+    return ticks, [_short(t) for t in ticks]
+
+
+def _short(value: float) -> str:
+    if value == 0 or 1e-3 <= abs(value) < 1e4:
+        return f"{value:.3g}"
+    return f"{value:.1e}".replace("e+0", "e").replace("e-0", "e-").replace("e+", "e")
+
+
 def step_ticks(lo: float, hi: float, count: int = 3) -> tuple[list[float], list[str]]:
     """Round step numbers for the x axis: 0, 500, 1,000 — or 1.5k, 10k, 1.2M when large."""
     span = hi - lo
@@ -224,6 +238,26 @@ class PlotData:
         return not any(steps for steps, _values in self.series.values())
 
 
+def smooth(values: list[float], factor: float) -> list[float]:
+    """An exponential moving average (factor 0: unchanged; 0.9: strong), skipping non-finite values."""
+    if factor <= 0 or not values:
+        return values
+    out, level = [], None
+    for value in values:
+        if math.isfinite(value):
+            level = value if level is None else factor * level + (1 - factor) * value
+        out.append(value if level is None else level)
+    return out
+
+
+def smooth_series(snapshot: dict, factor: float) -> dict:
+    """Every series but the validation points smoothed."""
+    if factor <= 0:
+        return snapshot
+    return {key: (steps, values if key == "val" else smooth(values, factor))
+            for key, (steps, values) in snapshot.items()}
+
+
 def reduce(snapshot: dict, width: int) -> dict:
     """A snapshot (key -> (steps, values)) downsampled to ~2 points per column."""
     buckets = max(8, 2 * width)
@@ -254,9 +288,8 @@ def prepare(snapshot: dict, events: list, *, width: int, log: bool, head: str | 
     if x_hi <= x_lo:
         x_hi = x_lo + 1
     data.xlim = (x_lo, x_hi)
-    data.xticks = step_ticks(x_lo, x_hi, count=max(2, min(5, width // 14)))
-    if log:
-        data.yticks = log_ticks(*data.ylim)
+    data.xticks = step_ticks(x_lo, x_hi, count=max(3, min(6, width // 10)))
+    data.yticks = log_ticks(*data.ylim) if log else linear_ticks(*data.ylim)
     seen: dict[float, str] = {}
     for event in events:
         if event.kind in HIDDEN_EVENT_KINDS or not (x_lo <= event.step <= x_hi):

@@ -1,80 +1,26 @@
-"""A preset's model described in words and a parameter count, without TensorFlow.
+"""A preset described in words and a parameter count, without TensorFlow (the picker's detail pane).
 
-The count walks the same layers `tui_mtl.model.build_model` builds (including the Flatten it adds
-when the trunk ends on a feature map), so the picker can show it before Keras is loaded.
+The count and the layer names come from the layer specs themselves (`tui_mtl.presets.layers`), the
+same definitions the model builder uses.
 """
 
 from __future__ import annotations
 
-import math
-
 from tui_mtl.presets import Preset
-
-
-def _layer_params(layer, shape: list[int]) -> tuple[int, list[int]]:
-    kind = layer.type
-    if kind == "conv2d":
-        k, s = layer.kernel_size, layer.strides
-        params = k * k * shape[-1] * layer.filters + layer.filters
-        if layer.padding == "valid":
-            out = [(shape[0] - k) // s + 1, (shape[1] - k) // s + 1, layer.filters]
-        else:
-            out = [math.ceil(shape[0] / s), math.ceil(shape[1] / s), layer.filters]
-        return params, out
-    if kind in ("max_pool", "avg_pool"):
-        return 0, [shape[0] // layer.pool_size, shape[1] // layer.pool_size, shape[2]]
-    if kind in ("global_avg_pool", "global_max_pool"):
-        return 0, [shape[-1]]
-    if kind == "flatten":
-        return 0, [math.prod(shape)]
-    if kind == "dense":
-        return shape[-1] * layer.units + layer.units, shape[:-1] + [layer.units]
-    if kind == "batch_norm":
-        return 4 * shape[-1], shape  # gamma, beta, moving mean and variance
-    return 0, shape  # dropout
+from tui_mtl.strategies.catalog import parse_strategy
 
 
 def count_params(preset: Preset) -> int:
     """Total parameters of the model the preset builds (trainable and not)."""
-    shape = list(preset.model.input_shape)
-    total = 0
-    for layer in preset.model.trunk:
-        params, shape = _layer_params(layer, shape)
-        total += params
-    features = math.prod(shape)
-    for head in preset.model.heads:
-        width = features
-        for units in head.hidden:
-            total += width * units + units
-            width = units
-        total += width * head.units + head.units
-    return total
+    return preset.model.param_count()
 
 
 def trunk_text(preset: Preset) -> str:
-    parts = []
-    for layer in preset.model.trunk:
-        if layer.type == "conv2d":
-            parts.append(f"conv{layer.kernel_size}×{layer.kernel_size}·{layer.filters}")
-        elif layer.type in ("max_pool", "avg_pool"):
-            parts.append(f"{layer.type.split('_')[0]}pool{layer.pool_size}")
-        elif layer.type == "dense":
-            parts.append(f"dense{layer.units}")
-        elif layer.type == "dropout":
-            parts.append(f"dropout{layer.rate:g}")
-        else:
-            parts.append(layer.type.replace("_", ""))
-    return " → ".join(parts)
+    return " → ".join(layer.short() for layer in preset.model.trunk)
 
 
 def head_lines(preset: Preset) -> list[str]:
-    lines = []
-    for head in preset.model.heads:
-        hidden = f" hidden {head.hidden}" if head.hidden else ""
-        units = f"{head.units} classes" if head.kind == "classification" else head.kind
-        lines.append(f"{head.name}: {units}, loss {head.loss}, metric {head.metric}, "
-                     f"weight {head.weight:g}, lr {head.learning_rate:g}{hidden}")
-    return lines
+    return [head.summary() for head in preset.model.heads]
 
 
 def data_text(preset: Preset) -> str:
@@ -82,9 +28,18 @@ def data_text(preset: Preset) -> str:
     return f"{preset.data.source}" + (f" ({params})" if params else "")
 
 
+def strategy_text(preset: Preset) -> str:
+    parsed = preset.strategy.parsed
+    tables = [f"{kind.value} {params.model_dump(exclude_defaults=True)}"
+              for kind, params in ((k, preset.strategy.component_params()[c.name])
+                                   for k, c in parsed.components().items())
+              if params.model_dump(exclude_defaults=True)]
+    return parse_strategy(preset.strategy.name).canonical + (f" ({'; '.join(tables)})" if tables else "")
+
+
 def summary_rows(preset: Preset) -> list[tuple[str, str]]:
     t = preset.training
-    return [
+    rows = [
         ("input", " × ".join(str(d) for d in preset.model.input_shape)),
         ("trunk", trunk_text(preset)),
         ("heads", "\n".join(head_lines(preset))),
@@ -92,8 +47,14 @@ def summary_rows(preset: Preset) -> list[tuple[str, str]]:
         ("data", data_text(preset)),
         ("training", f"{t.steps:,} steps, batch {t.batch_size}, {t.optimizer.name}, "
                      f"trunk lr {t.trunk_learning_rate:g}, validate every {t.validate_every}"),
-        ("strategy", preset.strategy.name),
+        ("strategy", strategy_text(preset)),
     ]
+    display = preset.display
+    if display.log_scale or display.smoothing:
+        rows.append(("display", ", ".join(part for part in ("log scale" if display.log_scale else "",
+                                                            f"smoothing {display.smoothing:g}" if display.smoothing
+                                                            else "") if part)))
+    return rows
 
 
 def describe(preset: Preset) -> str:

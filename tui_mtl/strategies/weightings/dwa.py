@@ -17,9 +17,6 @@ def dwa_weights(previous: tf.Tensor, before_previous: tf.Tensor, temperature: fl
 
 
 class DWA(Weighting):
-    name = "dwa"
-    DEFAULTS = {"window": 50, "temperature": 2.0}
-
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
         k = ctx.k
@@ -28,6 +25,10 @@ class DWA(Weighting):
         self.means = tf.Variable(tf.ones([2, k]), trainable=False, name="dwa_means")  # [t-1, t-2]
         self.windows = tf.Variable(0.0, trainable=False, name="dwa_windows")
         self.w = tf.Variable(tf.ones([k]), trainable=False, name="dwa_weights")
+
+    def variables(self):
+        return {"count": self.count, "means": self.means, "sums": self.sums, "weights": self.w,
+                "windows": self.windows}
 
     def objectives(self, losses):
         return [self.w[i] * self.ctx.scales[i] * loss for i, loss in enumerate(losses)]
@@ -39,12 +40,12 @@ class DWA(Weighting):
         """Add one step's raw losses; close a window every `window` steps."""
         self.sums.assign_add(losses)
         self.count.assign_add(1.0)
-        closing = self.count >= float(self.params["window"])
+        closing = self.count >= float(self.params.window)
         mean = self.sums / tf.maximum(self.count, 1.0)
         means = tf.where(closing, tf.stack([mean, self.means[0]]), self.means)
         windows = self.windows + tf.cast(closing, tf.float32)
         ready = windows >= 2.0
-        self.w.assign(tf.where(ready, dwa_weights(means[0], means[1], float(self.params["temperature"])), self.w))
+        self.w.assign(tf.where(ready, dwa_weights(means[0], means[1], float(self.params.temperature)), self.w))
         self.means.assign(means)
         self.windows.assign(windows)
         self.sums.assign(tf.where(closing, tf.zeros_like(self.sums), self.sums))
@@ -52,8 +53,3 @@ class DWA(Weighting):
 
     def after_step(self, x, y, losses):
         self.observe(tf.stack(losses))
-
-    def reset_state(self):
-        for variable, value in ((self.sums, 0.0), (self.count, 0.0), (self.means, 1.0), (self.windows, 0.0),
-                                (self.w, 1.0)):
-            variable.assign(tf.fill(tf.shape(variable), value))

@@ -21,14 +21,11 @@ def famo_logit_gradient(logits: tf.Tensor, delta: tf.Tensor, gamma: float) -> tf
 
 
 class FAMO(Weighting):
-    name = "famo"
-    DEFAULTS = {"lr": 0.025, "gamma": 0.001}
-
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
         self.logits = tf.Variable(tf.zeros([ctx.k]), name="famo_logits")
         self.w = tf.Variable(tf.ones([ctx.k]), trainable=False, name="famo_effective_weights")
-        self.optimizer = built_optimizer(ctx.make_optimizer, float(self.params["lr"]), [self.logits])
+        self.optimizer = built_optimizer(ctx.make_optimizer, float(params.lr), [self.logits])
 
     def _scaled(self, losses):
         return [self.ctx.scales[i] * losses[i] + FLOOR for i in range(self.ctx.k)]
@@ -54,14 +51,11 @@ class FAMO(Weighting):
         before = tf.stack(self._scaled(losses))
         after = tf.stack(self._scaled(self.ctx.forward_global(x, y)))
         delta = tf.math.log(before) - tf.math.log(after)
-        grad = famo_logit_gradient(tf.convert_to_tensor(self.logits), delta, float(self.params["gamma"]))
+        grad = famo_logit_gradient(tf.convert_to_tensor(self.logits), delta, float(self.params.gamma))
         self.optimizer.apply_gradients([(grad, self.logits)])
 
-    @property
     def optimizers(self):
-        return [self.optimizer]
+        return {"logits": self.optimizer}
 
-    def reset_state(self):
-        super().reset_state()
-        self.logits.assign(tf.zeros_like(self.logits))
-        self.w.assign(tf.ones_like(self.w))
+    def variables(self):
+        return {"logits": self.logits, "effective_weights": self.w}

@@ -23,15 +23,13 @@ def gradnorm_weight_gradient(w: tf.Tensor, unit_norms: tf.Tensor, loss_ratios: t
 
 
 class GradNorm(Weighting):
-    name = "gradnorm"
-    DEFAULTS = {"alpha": 1.5, "lr": 0.025}
     needs_tape = True
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
         self.w = tf.Variable(tf.convert_to_tensor(ctx.weights) + 0.0, name="gradnorm_weights")
         self.initial_losses = tf.Variable(tf.zeros([ctx.k]), trainable=False, name="gradnorm_initial_losses")
-        self.optimizer = built_optimizer(ctx.make_optimizer, float(self.params["lr"]), [self.w])
+        self.optimizer = built_optimizer(ctx.make_optimizer, float(params.lr), [self.w])
         # the last shared layer's kernel: the paper's W
         self.shared = [v for v in ctx.net.trunk_variables if len(v.shape) >= 2][-1]
 
@@ -53,16 +51,13 @@ class GradNorm(Weighting):
         unit_norms = norms / tf.maximum(tf.abs(tf.convert_to_tensor(self.w)), 1e-8)
         ratios = raw / tf.maximum(self.initial_losses, 1e-12)
         grad = gradnorm_weight_gradient(tf.convert_to_tensor(self.w), unit_norms, ratios,
-                                        float(self.params["alpha"]))
+                                        float(self.params.alpha))
         self.optimizer.apply_gradients([(grad, self.w)])
         w = tf.maximum(tf.convert_to_tensor(self.w), 1e-4)
         self.w.assign(w * float(self.ctx.k) / tf.reduce_sum(w))
 
-    @property
     def optimizers(self):
-        return [self.optimizer]
+        return {"weights": self.optimizer}
 
-    def reset_state(self):
-        super().reset_state()
-        self.w.assign(tf.convert_to_tensor(self.ctx.weights))
-        self.initial_losses.assign(tf.zeros_like(self.initial_losses))
+    def variables(self):
+        return {"initial_losses": self.initial_losses, "weights": self.w}

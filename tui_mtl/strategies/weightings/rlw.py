@@ -9,11 +9,12 @@ from tui_mtl.strategies.base import Weighting
 
 
 class RandomWeighting(Weighting):
-    name = "random"
-
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
         self.w = tf.Variable(tf.ones([ctx.k]), trainable=False, name="random_weights")
+
+    def variables(self):
+        return {"weights": self.w}
 
     def objectives(self, losses):
         return [self.w[i] * self.ctx.scales[i] * loss for i, loss in enumerate(losses)]
@@ -25,6 +26,3 @@ class RandomWeighting(Weighting):
 
     def current(self):
         return tf.convert_to_tensor(self.w)
-
-    def reset_state(self):
-        self.w.assign(tf.ones_like(self.w))

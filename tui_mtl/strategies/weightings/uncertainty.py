@@ -12,14 +12,18 @@ from tui_mtl.strategies.base import Weighting, built_optimizer
 
 
 class Uncertainty(Weighting):
-    name = "uncertainty"
-    DEFAULTS = {"lr": 0.01}
     needs_tape = True
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
         self.log_vars = tf.Variable(tf.zeros([ctx.k]), name="uncertainty_log_vars")
-        self.optimizer = built_optimizer(ctx.make_optimizer, float(self.params["lr"]), [self.log_vars])
+        self.optimizer = built_optimizer(ctx.make_optimizer, float(params.lr), [self.log_vars])
+
+    def optimizers(self):
+        return {"log_vars": self.optimizer}
+
+    def variables(self):
+        return {"log_vars": self.log_vars}
 
     def objectives(self, losses):
         # losses arrive divided by the replica count; so must the s_i term, for the sum to be right
@@ -35,11 +39,3 @@ class Uncertainty(Weighting):
 
     def apply(self, gradients, losses):
         self.optimizer.apply_gradients([(gradients[0], self.log_vars)])
-
-    @property
-    def optimizers(self):
-        return [self.optimizer]
-
-    def reset_state(self):
-        super().reset_state()
-        self.log_vars.assign(tf.zeros_like(self.log_vars))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -14,33 +12,18 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from tui_mtl.ui.formatting import fmt_rate
-
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
+from tui_mtl.errors import CommandError
+from tui_mtl.presets import check_preset_name
+from tui_mtl.presets.numbers import parse_non_negative
+from tui_mtl.presets.numbers import parse_positive as parse_number
 
 def parse_positive(text: str, what: str, *, allow_zero: bool = False) -> tuple[float | None, str | None]:
-    """(value, None) or (None, error message) — the same rules the engine applies."""
-    text = text.strip()
-    if not text:
-        return None, f"{what}: enter a number"
+    """(value, None) or (None, error message): the engine's own number rules (tui_mtl.presets.numbers)."""
+    parse = parse_non_negative if allow_zero else parse_number
     try:
-        value = float(text)
-    except ValueError:
-        return None, f"{what}: {text!r} is not a number"
-    if not math.isfinite(value):
-        return None, f"{what}: must be finite"
-    if value < 0 or (value == 0 and not allow_zero):
-        return None, f"{what}: must be {'>= 0' if allow_zero else '> 0'}"
-    return value, None
-
-
-def check_preset_name(name: str) -> str | None:
-    if not name:
-        return "name: enter a name"
-    if not NAME_PATTERN.match(name):
-        return "name: letters, digits, '_', '.', '-' only; start with a letter or digit; at most 64"
-    return None
+        return parse(text, what), None
+    except CommandError as err:
+        return None, str(err)
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -165,12 +148,13 @@ class SavePresetScreen(ModalScreen[SaveRequest | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, default_name: str, description: str, folder: str,
-                 exists: Callable[[str], bool] | None = None) -> None:
+                 exists: Callable[[str], str | None] | None = None) -> None:
+        """`exists(name)`: a warning when saving under `name` would replace or shadow a preset."""
         super().__init__()
         self.default_name = default_name
         self.description = description
         self.folder = folder
-        self.exists = exists or (lambda _name: False)
+        self.exists = exists or (lambda _name: None)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -196,8 +180,9 @@ class SavePresetScreen(ModalScreen[SaveRequest | None]):
         name = self.query_one("#name", Input).value.strip()
         error = check_preset_name(name)
         label = self.query_one("#name-error", Label)
-        if error is None and self.exists(name):
-            label.update(f"a preset named {name!r} exists: saving asks before replacing it")
+        warning = self.exists(name) if error is None else None
+        if warning:
+            label.update(warning)
             label.set_class(True, "-warning")
         else:
             label.update(error or "")
@@ -223,10 +208,6 @@ class SavePresetScreen(ModalScreen[SaveRequest | None]):
         self.dismiss(None)
 
 
-__all__ = ["ConfirmScreen", "EditHeadScreen", "ForkRequest", "ForkScreen", "parse_changes", "HeadEdit", "SavePresetScreen", "SaveRequest", "fmt_rate",
-           "parse_positive", "check_preset_name"]
-
-
 def parse_changes(text: str, what: str, heads: list[str], *, allow_zero: bool) -> tuple[dict | None, str | None]:
     """'shape=1e-4, x=2e-3' -> ({head: value}, None) or (None, error). Empty text: no changes."""
     changes: dict[str, float] = {}
@@ -246,94 +227,3 @@ def parse_changes(text: str, what: str, heads: list[str], *, allow_zero: bool) -
             return None, error
         changes[head] = value
     return changes, None
-
-
-@dataclass(frozen=True)
-class ForkRequest:
-    branches: list  # specs for Session.fork: strategy names or {"strategy", "lr", "weight", "name"}
-
-
-class ForkScreen(ModalScreen[ForkRequest | None]):
-    """Pick the branches of a fair comparison: strategies (space toggles) and, optionally, one more
-    branch with the current strategy and changed rates/weights. Every field is checked as you type."""
-
-    def __init__(self, strategies: tuple[str, ...], current: str, heads: list[str]) -> None:
-        super().__init__()
-        self.strategies = strategies
-        self.current = current
-        self.heads = heads
-
-    def compose(self) -> ComposeResult:
-        from textual.widgets import SelectionList
-
-        from textual.containers import VerticalScroll
-
-        with VerticalScroll(classes="dialog fork"):  # scrolls at 80x24
-            yield Static("[b]Fork: compare strategies from this exact point[/b] (space picks, ctrl+f forks)\n"
-                         "Every branch starts from the current weights and optimizer state and trains on the "
-                         "same batches.", classes="dialog-text")
-            yield SelectionList(*((name, name, name == self.current) for name in self.strategies), id="strategies")
-            yield Static("Optional: one more branch with the current strategy and these changes", classes="dialog-hint")
-            with Horizontal(classes="field"):
-                yield Label(f"{'rates':>13}", classes="field-label")
-                yield Input(placeholder=f"e.g. {self.heads[0]}=1e-4, trunk=5e-4", id="lr")
-            yield Label("", id="lr-error", classes="field-error")
-            with Horizontal(classes="field"):
-                yield Label(f"{'weights':>13}", classes="field-label")
-                yield Input(placeholder=f"e.g. {self.heads[0]}=2", id="weight")
-            yield Label("", id="weight-error", classes="field-error")
-            yield Label("", id="fork-error", classes="field-error")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Fork (ctrl+f)", variant="primary", id="fork")
-                yield Button("Cancel (esc)", id="cancel")
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+f", "fork", "Fork", priority=True)]
-
-    def on_mount(self) -> None:
-        from textual.widgets import SelectionList
-
-        selection = self.query_one("#strategies", SelectionList)
-        selection.highlighted = self.strategies.index(self.current) if self.current in self.strategies else 0
-        selection.focus()
-
-    def _check(self) -> ForkRequest | None:
-        from textual.widgets import SelectionList
-
-        lr, lr_error = parse_changes(self.query_one("#lr", Input).value, "rate", self.heads + ["trunk"],
-                                     allow_zero=False)
-        weight, weight_error = parse_changes(self.query_one("#weight", Input).value, "weight", self.heads,
-                                             allow_zero=True)
-        for key, error in (("lr", lr_error), ("weight", weight_error)):
-            self.query_one(f"#{key}-error", Label).update(error or "")
-            self.query_one(f"#{key}", Input).set_class(error is not None, "-invalid")
-        chosen = list(self.query_one("#strategies", SelectionList).selected)
-        branches: list = list(chosen)
-        if lr or weight:
-            changed = ", ".join([f"{h} lr {v:g}" for h, v in (lr or {}).items()]
-                                + [f"{h} w {v:g}" for h, v in (weight or {}).items()])
-            branches.append({"strategy": self.current, "lr": lr or {}, "weight": weight or {},
-                             "name": f"{self.current} ({changed})"[:40]})
-        problem = None
-        if not branches:
-            problem = "pick at least one strategy (space), or enter a change"
-        self.query_one("#fork-error", Label).update(problem or "")
-        if lr_error or weight_error or problem:
-            return None
-        return ForkRequest(branches)
-
-    @on(Input.Changed)
-    def _changed(self) -> None:
-        self._check()
-
-    @on(Input.Submitted)
-    @on(Button.Pressed, "#fork")
-    def action_fork(self) -> None:
-        request = self._check()
-        if request is None:
-            self.app.bell()
-            return
-        self.dismiss(request)
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)

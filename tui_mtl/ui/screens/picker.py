@@ -16,13 +16,14 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui_mtl.errors import PresetError
-from tui_mtl.presets import Preset, preset_files, read_preset
+from tui_mtl.presets import Preset, origin_label, preset_files, read_preset, shipped_names
+from tui_mtl.ui.screens.help import HelpScreen
 from tui_mtl.ui.summary import describe, describe_renderable
 
 
 @dataclass(frozen=True)
 class PresetEntry:
-    origin: str  # "shipped" or "user"
+    origin: str  # "shipped", "user" or "user, shadows shipped" (origin_label)
     path: Path
     preset: Preset | None
     error: str | None
@@ -42,17 +43,27 @@ class RunEntry:
     step: int | None
     strategy: str | None
     error: str | None  # why it cannot be resumed
+    when: str = ""  # when it was last written, e.g. "12-01 07:45"
 
     @property
     def label(self) -> str:
         if self.error:
-            return f"{self.path.name}"
-        return f"{self.preset_name} @{self.step:,} {self.strategy}"
+            return f"{self.when} {self.path.name}".strip()
+        return f"{self.when} {self.preset_name} @{self.step:,} {self.strategy}".strip()
+
+
+def _when(path: Path) -> str:
+    import time
+
+    try:
+        return time.strftime("%m-%d %H:%M", time.localtime(path.stat().st_mtime))
+    except OSError:
+        return ""
 
 
 def scan_runs(limit: int = RECENT_RUNS) -> list[RunEntry]:
     """The newest run folders with what their checkpoint says (no TensorFlow: the meta is JSON)."""
-    from tui_mtl.checkpoint import read_meta
+    from tui_mtl.engine.checkpoint import read_meta
     from tui_mtl.runs import recent_runs
 
     entries = []
@@ -62,30 +73,33 @@ def scan_runs(limit: int = RECENT_RUNS) -> list[RunEntry]:
         return []
     for path in runs:
         name = path.name
+        checkpoint = path / "checkpoint.npz"
+        when = _when(checkpoint if checkpoint.is_file() else path)
         try:
             name = read_preset(path / "preset.toml").name
         except PresetError as err:
-            entries.append(RunEntry(path, name, None, None, f"its preset.toml is invalid: {err}"))
+            entries.append(RunEntry(path, name, None, None, f"its preset.toml is invalid: {err}", when))
             continue
-        checkpoint = path / "checkpoint.npz"
         if not checkpoint.is_file():
-            entries.append(RunEntry(path, name, None, None, "no checkpoint.npz: nothing to resume"))
+            entries.append(RunEntry(path, name, None, None, "no checkpoint.npz: nothing to resume", when))
             continue
         try:
             meta = read_meta(checkpoint)
-            entries.append(RunEntry(path, name, int(meta["step"]), str(meta["strategy"]), None))
+            entries.append(RunEntry(path, name, int(meta["step"]), str(meta["strategy"]), None, when))
         except Exception as err:  # noqa: BLE001 — an unreadable checkpoint is listed with its error
-            entries.append(RunEntry(path, name, None, None, str(err)))
+            entries.append(RunEntry(path, name, None, None, str(err), when))
     return entries
 
 
 def scan_presets() -> list[PresetEntry]:
     entries = []
+    shipped = shipped_names()
     for origin, path in preset_files():
+        label = origin_label(origin, path.stem, shipped)
         try:
-            entries.append(PresetEntry(origin, path, read_preset(path), None))
+            entries.append(PresetEntry(label, path, read_preset(path), None))
         except PresetError as err:
-            entries.append(PresetEntry(origin, path, None, str(err)))
+            entries.append(PresetEntry(label, path, None, str(err)))
     return entries
 
 
@@ -93,7 +107,11 @@ class PickerScreen(Screen[None]):
     BINDINGS = [
         Binding("enter", "open", "Open", show=True, priority=False),
         Binding("f5", "rescan", "Rescan"),
+        Binding("question_mark", "help", "Help"),
     ]
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen(picker=True))
 
     def compose(self) -> ComposeResult:
         yield Static(Text.assemble(("tui-mtl", "bold"), "  pick a preset or a recent run — ↑/↓ to browse, "

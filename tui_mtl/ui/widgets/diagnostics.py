@@ -92,6 +92,10 @@ class DiagnosticsPanel(Vertical):
             yield LossPlot("cosine · conflict share", floor_zero=False, id="diag-cosine")
             yield LossPlot("effective weight", id="diag-weight")
 
+    def log_plots(self) -> list[LossPlot]:
+        """The plots a log scale helps (gradient norms ~1000x apart, weights); cosines can be negative."""
+        return [self.query_one("#diag-norm", LossPlot), self.query_one("#diag-weight", LossPlot)]
+
     def show_latest(self, diagnostics: dict | None, effective: dict | None, step: int | None,
                     every: int | None) -> None:
         self._latest = latest_table(self.heads, diagnostics, effective, step, every)

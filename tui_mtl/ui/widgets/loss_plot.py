@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.strip import Strip
 from textual_plotext import PlotextPlot
 
-from tui_mtl.ui.plotting import PlotData, place_labels, prepare, reduce
+from tui_mtl.ui.plotting import PlotData, place_labels, prepare, reduce, smooth_series
 
 TRAIN_COLOR = (86, 182, 194)  # cyan
 VAL_COLOR = (229, 152, 75)  # orange
@@ -94,6 +94,7 @@ class LossPlot(PlotextPlot):
         self._lines: list[Strip] | None = None
         self._reduced: dict = self._snapshot
         self._reduced_key: tuple | None = None
+        self._smoothing = 0.0
         self.last_data: PlotData | None = None
         self._update_titles()
 
@@ -104,11 +105,14 @@ class LossPlot(PlotextPlot):
         self.border_title = f"{name}{scale}{note}"
         self.border_subtitle = legend_markup(self.series_styles)
 
-    def set_series(self, snapshot: dict, events: list, styles: dict | None = None, note: str = "") -> None:
+    def set_series(self, snapshot: dict, events: list, styles: dict | None = None, note: str = "",
+                   smoothing: float = 0.0) -> None:
         """`snapshot`: key -> (steps, values) ("train"/"val", or one per branch); `styles` name and colour
-        each key (the legend); keys without a style are drawn as grey lines."""
+        each key (the legend); keys without a style are drawn as grey lines. `smoothing`: an EMA factor
+        for every series but validation points."""
         self._snapshot = snapshot
         self._events = events
+        self._smoothing = smoothing
         styles = dict(DEFAULT_STYLES) if styles is None else styles
         if styles != self.series_styles or note != self.title_note:
             self.series_styles, self.title_note = styles, note
@@ -128,7 +132,7 @@ class LossPlot(PlotextPlot):
         # Downsample once per data version and width; the log toggle then only transforms ~2w points.
         reduce_key = (self._version, width)
         if self._reduced_key != reduce_key:
-            self._reduced = reduce(self._snapshot, width)
+            self._reduced = reduce(smooth_series(self._snapshot, self._smoothing), width)
             self._reduced_key = reduce_key
         data = prepare(self._reduced, self._events, width=width, log=self.log_scale, head=self.head,
                        floor_zero=self.floor_zero)
@@ -136,7 +140,6 @@ class LossPlot(PlotextPlot):
         plt.clear_figure()
         # The theme first: text labels take the canvas colour as their background when drawn.
         plt.theme(self._get_plotext_theme_name(self.app.theme))
-        plt.yfrequency(4)
         if data.empty:
             plt.title("waiting for the first reports…")
             return data
@@ -154,6 +157,7 @@ class LossPlot(PlotextPlot):
                 plt.text(label, step, y, color=MARKER_COLOR,
                          alignment="right" if right else "left")
         plt.xlim(*data.xlim)
+        plt.xlabel("step")
         if data.xticks:
             plt.xticks(*data.xticks)
         plt.ylim(lo, hi)

@@ -19,16 +19,21 @@ def set_text(widget: Static, text: Text, *, layout: bool = False) -> None:
 
 STATE_STYLES = {
     "loading": "bold black on #8b8b8b",
+    "starting": "bold black on #8b8b8b",
+    "compiling": "bold black on #87afd7",
+    "forking": "bold black on #87afd7",
     "running": "bold black on #5faf5f",
     "paused": "bold black on #d7af5f",
+    "faulted": "bold white on #d75f5f",
     "finished": "bold black on #5f87d7",
     "stopped": "bold black on #8b8b8b",
     "error": "bold white on #d75f5f",
 }
+STATE_WORDS = {"faulted": "NOT APPLIED · PAUSED"}
 
 
 def state_badge(state: str) -> Text:
-    return Text(f" {state.upper()} ", style=STATE_STYLES.get(state, "reverse"))
+    return Text(f" {STATE_WORDS.get(state, state.upper())} ", style=STATE_STYLES.get(state, "reverse"))
 
 
 class TitleBar(Horizontal):
@@ -61,19 +66,20 @@ class StrategyBar(Static):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self._args: tuple = ("", (), None, None)
+        self._args: tuple = ("", (), None, None, False)
 
     def show(self, strategy: str, names: tuple[str, ...], pending: str | None = None,
-             branch: str | None = None) -> None:
-        """`branch`: during a comparison, the branch the keys act on (shown first)."""
-        self._args = (strategy, tuple(names), pending, branch)
+             branch: str | None = None, compiling: bool = False) -> None:
+        """`branch`: during a comparison, the branch the keys act on (shown first); `compiling`: the
+        strategy's step is being traced (seconds, once per strategy)."""
+        self._args = (strategy, tuple(names), pending, branch, compiling)
         set_text(self, self.build(self.size.width or self.app.size.width))
 
     def on_resize(self) -> None:
         set_text(self, self.build(self.size.width))
 
     def build(self, width: int) -> Text:
-        strategy, names, pending, branch = self._args
+        strategy, names, pending, branch, compiling = self._args
         text = Text()
         if branch:
             text.append("Branch ", style="bold")
@@ -82,7 +88,13 @@ class StrategyBar(Static):
         text.append("Strategy ", style="bold")
         shown = pending or strategy
         text.append(f" {shown} ", style="bold reverse")
-        text.append(" …" if pending and pending != strategy else "  ", style="dim")
+        if compiling:
+            text.append(" compiling its step… (once per strategy)", style="bold #87afd7")
+            return text
+        if pending and pending != strategy:
+            text.append(" … at the next step", style="dim")
+        else:
+            text.append("  ")
         text.append("  s", style="bold")
         text.append("/", style="dim")
         text.append("S", style="bold")
@@ -154,7 +166,7 @@ class EventLine(Static):
 
 class ErrorBanner(Static):
     DEFAULT_CSS = """
-    ErrorBanner { display: none; height: auto; max-height: 4; padding: 0 1;
+    ErrorBanner { display: none; height: auto; max-height: 7; padding: 0 1;
                   background: $error 30%; color: $text; }
     ErrorBanner.-shown { display: block; }
     """

@@ -1,0 +1,88 @@
+"""`tui-mtl compare PRESET --strategies a,b,c`: warm up, fork one branch per strategy, train every
+branch on the same batches; a per-head table, and a run folder with a folder per branch."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+
+from tui_mtl.cli import args as cli_args
+from tui_mtl.cli.output import DIVERGED, OK, BranchProgress, MetricsWriter, ProgressPrinter
+from tui_mtl.cli.tables import comparison_table
+from tui_mtl.cli.training import diverged_line, make_run_dir, open_recorder, train
+from tui_mtl.presets import find_preset_path, read_preset
+
+
+def parser() -> argparse.ArgumentParser:
+    p = cli_args.Parser(
+        prog="tui-mtl compare",
+        description="Train WARMUP steps with the preset's strategy, fork one branch per strategy, and train "
+                    "every branch STEPS steps on the same batches. Prints a per-head table. A branch that "
+                    "diverges stops (it is never the best); exit code 3 if any did.")
+    p.add_argument("preset", help="preset name or .toml path")
+    p.add_argument("--strategies", required=True, type=cli_args.strategy_list,
+                   help="comma-separated, e.g. summed,grouped,pcgrad")
+    p.add_argument("--warmup", type=cli_args.non_negative_int, default=0, help="steps before the fork (default 0)")
+    cli_args.add_training_options(p, steps_help="steps per branch after the fork (default: the preset's)")
+    cli_args.add_runs_dir(p)
+    p.add_argument("--no-record", action="store_true", help="write no run folder")
+    cli_args.add_device_options(p)
+    return p
+
+
+def folder_name(branch: str) -> str:
+    """A branch name as a folder name: 'grouped (x lr 0.0001)' -> 'grouped-x-lr-0.0001'."""
+    return re.sub(r"[^A-Za-z0-9_.+@-]+", "-", branch).strip("-") or "branch"
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    preset_path = find_preset_path(args.preset)
+    preset = read_preset(preset_path).with_absolute_paths(preset_path.parent)
+    if args.seed is not None:
+        preset = preset.with_changes(data={"seed": args.seed})
+    writer = MetricsWriter(args.metrics_out) if args.metrics_out else None
+    options = cli_args.session_options(args)
+    from tui_mtl.engine import Session, State, fork
+
+    session = Session(preset, base_dir=preset_path.parent, report_interval=0.5, **options)
+    heads = preset.model.head_names
+    steps = args.steps or preset.training.steps
+    run_dir = None if args.no_record else make_run_dir(preset.name, args.runs_dir)
+    recorders = [open_recorder(session, run_dir)] if run_dir else []
+    try:
+        if args.warmup:
+            print(f"{preset.name}: warming up {args.warmup} steps with {session.strategy}", flush=True)
+            if not args.quiet:
+                session.subscribe(ProgressPrinter(heads, 0))
+            report = train(session, lambda: session.run(args.warmup))
+            if report is not None and report.state is State.FAULTED:
+                print(diverged_line(report.fault, " during the warm-up"), file=sys.stderr)
+                return DIVERGED
+        comparison = fork(session, args.strategies)
+        if run_dir:
+            recorders += [open_recorder(branch, run_dir / "branches" / folder_name(name))
+                          for name, branch in comparison.branches.items()]
+        print(f"forked at step {comparison.fork_step} into {', '.join(comparison.branches)}; "
+              f"{steps} steps each on the same batches", flush=True)
+        comparison.subscribe(BranchProgress(heads, writer, args.quiet))
+        train(comparison, lambda: comparison.run(steps))
+    finally:
+        if writer:
+            writer.close()
+        for recorder in recorders:
+            recorder.close()
+    results = {name: branch.validate() for name, branch in comparison.branches.items()}
+    print(f"per-head results after {steps} steps per branch (train loss: mean over the last report; "
+          f"val: the held-out set; best val: lowest finite val loss, *)")
+    print(comparison_table(comparison, results))
+    if writer:
+        print(f"metrics written to {writer.path}")
+    if run_dir:
+        print(f"run folder: {run_dir} (a folder per branch under branches/)")
+    if comparison.diverged:
+        for name, fault in comparison.diverged.items():
+            print(diverged_line(fault, f" in branch {name}"), file=sys.stderr)
+        return DIVERGED
+    return OK

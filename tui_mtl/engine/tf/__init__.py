@@ -1,0 +1,1 @@
+"""The TensorFlow side of the engine: the stepper, memory checks, loss scaling."""

@@ -1,0 +1,1 @@
+"""Optimizer layouts: which optimizers apply the per-head contributions (summed, grouped, alternating)."""

@@ -1,0 +1,189 @@
+"""The one step builder: tape, replica sum, loss scaling, the non-finite guard and diagnostics, for
+every weighting x aggregator x layout.
+
+A step has two phases, so that the same code runs on one device and under `tf.distribute`:
+`compute` (once per replica: forward pass and gradients, returned as a `Plan` of tensors that is
+summed across replicas) and `apply` (once, on the summed plan: aggregate, guard, move the
+variables). Per-replica losses come pre-divided by the replica count, so summed plans hold global
+means and global gradients.
+
+Which gradients a step takes depends on the layout and the aggregator:
+* `TOTAL`: one backward pass of sum_i objective_i (summed layout with the `sum` aggregator);
+* `PER_HEAD`: each head's objective over the trunk and its head (K trunk backward passes);
+* `ONE_HEAD`: only the chosen head's objective (alternating).
+Per-head trunk gradients for diagnostics are taken only on diagnostic steps.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any, Callable, NamedTuple
+
+import tensorflow as tf
+
+from tui_mtl.strategies import gradmath
+from tui_mtl.strategies.base import StepContext
+from tui_mtl.strategies.strategy import Strategy
+
+
+class GradientNeed(Enum):
+    TOTAL = "total"
+    PER_HEAD = "per_head"
+    ONE_HEAD = "one_head"
+
+
+def gradient_need(strategy: Strategy) -> GradientNeed:
+    if strategy.layout.one_head:
+        return GradientNeed.ONE_HEAD
+    if not strategy.layout.per_head_trunk and strategy.aggregator.identity:
+        return GradientNeed.TOTAL
+    return GradientNeed.PER_HEAD
+
+
+class Plan(NamedTuple):
+    """A step's tensors, summed across replicas before `apply`. Unused parts are empty tuples."""
+
+    losses: list  # [K] per-head losses (never scaled)
+    total: Any = ()  # TOTAL: trunk gradients of the sum of objectives
+    per_head: Any = ()  # PER_HEAD: [K][trunk gradients]; ONE_HEAD: [1][trunk gradients of the head]
+    heads: Any = ()  # [K][head gradients] (ONE_HEAD: [1][...])
+    diagnostic: Any = ()  # TOTAL / ONE_HEAD on diagnostic steps: G [K, P]
+    weighting: Any = ()  # gradients of the weighting's own parameters
+
+    def unscaled(self, inverse) -> "Plan":
+        """Every gradient times `inverse` (1 / the loss scale); the losses were never scaled."""
+        scale = lambda part: tf.nest.map_structure(lambda g: g * inverse, part)  # noqa: E731
+        return self._replace(total=scale(self.total), per_head=scale(self.per_head), heads=scale(self.heads),
+                             diagnostic=scale(self.diagnostic), weighting=scale(self.weighting))
+
+
+class StepResult(NamedTuple):
+    diagnostics: dict  # empty unless a diagnostic step: grad_norm, cosine, conflict_share, update_share
+    applied: tf.Tensor  # bool: every loss and gradient was finite and the step was applied
+    losses: tf.Tensor  # [K]
+    rescaled: tf.Tensor  # bool: skipped only because fp16 gradients overflowed (the scale was halved)
+
+
+def objectives(ctx: StepContext, strategy: Strategy, losses: list) -> list:
+    """The weighting's objectives, times the loss scale under float16 (undone on the summed plan)."""
+    objectives = strategy.weighting.objectives(losses)
+    scale = ctx.loss_scale
+    return objectives if scale is None else scale.scale_objectives(objectives)
+
+
+def compute(ctx: StepContext, strategy: Strategy, need: GradientNeed, x, y, variant: int, diagnose: bool) -> Plan:
+    """Per replica: the forward pass and the gradients this strategy needs."""
+    net, weighting = ctx.net, strategy.weighting
+    trunk = net.trunk_variables
+    persistent = need is GradientNeed.PER_HEAD or diagnose or weighting.needs_tape
+    with tf.GradientTape(persistent=persistent) as tape:
+        losses = ctx.forward_losses(x, y)
+        objs = objectives(ctx, strategy, losses)
+        total = tf.add_n(objs) if need is GradientNeed.TOTAL else None  # on the tape
+    diagnostic: Any = ()
+    if need is GradientNeed.TOTAL:
+        grads = tape.gradient(total, [trunk, *(net.head_variables[h] for h in ctx.head_names)])
+        plan = Plan(losses, total=list(grads[0]), heads=[list(g) for g in grads[1:]])
+    elif need is GradientNeed.ONE_HEAD:
+        head = ctx.head_names[variant]
+        grads = tape.gradient(objs[variant], [*trunk, *net.head_variables[head]])
+        plan = Plan(losses, per_head=[list(grads[:len(trunk)])], heads=[list(grads[len(trunk):])])
+    else:
+        per_head, heads = [], []
+        for head, objective in zip(ctx.head_names, objs):
+            grads = tape.gradient(objective, [*trunk, *net.head_variables[head]])
+            per_head.append(list(grads[:len(trunk)]))
+            heads.append(list(grads[len(trunk):]))
+        plan = Plan(losses, per_head=per_head, heads=heads)
+    if diagnose and need is not GradientNeed.PER_HEAD:  # K extra backward passes, on these steps only
+        diagnostic = tf.stack([gradmath.flatten(tape.gradient(o, trunk)) for o in objs])
+    plan = plan._replace(diagnostic=diagnostic, weighting=weighting.gradients(tape, losses, objs))
+    del tape
+    return plan
+
+
+def apply(ctx: StepContext, strategy: Strategy, need: GradientNeed, x, y, plan: Plan, variant: int,
+          diagnose: bool) -> tuple[dict, tf.Tensor]:
+    """Once, on the summed plan: aggregate, check every value is finite, move the variables.
+
+    A step with a non-finite loss or gradient is not applied: the last good weights survive a NaN.
+    Returns (diagnostics, applied).
+    """
+    trunk = ctx.net.trunk_variables
+    layout, aggregator, weighting = strategy.layout, strategy.aggregator, strategy.weighting
+    G = contributions = None
+    if need is GradientNeed.TOTAL:
+        rows = [plan.total]
+    elif need is GradientNeed.ONE_HEAD or aggregator.identity:
+        rows = plan.per_head
+    else:
+        G = tf.stack([gradmath.flatten(grads) for grads in plan.per_head])
+        contributions = aggregator.contributions(G)
+        if layout.per_head_trunk:  # each optimizer gets its head's row
+            rows = [gradmath.unflatten(contributions[i], trunk) for i in range(ctx.k)]
+        else:  # one trunk optimizer gets the sum
+            rows = [gradmath.unflatten(tf.reduce_sum(contributions, axis=0), trunk)]
+    if diagnose and need is GradientNeed.PER_HEAD and G is None:
+        G = tf.stack([gradmath.flatten(grads) for grads in plan.per_head])
+    measure = diagnose and need is GradientNeed.PER_HEAD and layout.per_head_trunk  # grouped: each optimizer's step
+    tensors = [*plan.losses, *tf.nest.flatten(rows), *tf.nest.flatten(plan.heads), *plan.weighting]
+    finite = tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(t)) for t in tensors]))
+    fallback = tf.zeros([ctx.k, G.shape[1]]) if measure and G is not None else tf.constant(0.0)
+
+    def applied():
+        parts = layout.apply(rows, plan.heads, variant, measure)
+        if G is not None and contributions is not None:
+            aggregator.after_apply(G)
+        weighting.apply(plan.weighting, plan.losses)
+        weighting.after_step(x, y, plan.losses)
+        return tf.constant(True), (parts if measure else fallback)
+
+    is_applied, parts = tf.cond(finite, applied, lambda: (tf.constant(False), fallback))
+    if not diagnose:
+        return {}, is_applied
+    if need is GradientNeed.TOTAL:
+        return gradmath.diagnostics(plan.diagnostic, gradmath.flatten(plan.total)), is_applied
+    if need is GradientNeed.ONE_HEAD:
+        return gradmath.diagnostics(plan.diagnostic, plan.diagnostic[variant]), is_applied
+    if measure:
+        return gradmath.diagnostics(G, parts=parts), is_applied
+    direction = tf.reduce_sum(contributions if contributions is not None else G, axis=0)
+    return gradmath.diagnostics(G, direction), is_applied
+
+
+def build_step(ctx: StepContext, strategy: Strategy, distribution, accumulate: Callable,
+               on_trace: Callable[[], None]) -> Callable:
+    """A `tf.function(source, variant, diagnose)` for one strategy: one trace per (variant, diagnose).
+
+    `source` is an iterator (the batch is drawn inside the graph, as Keras `fit` does) or an (x, y)
+    batch shared by a comparison's branches. `accumulate(losses, applied)` adds to the session's
+    on-device loss sums; `on_trace()` counts traces (it runs only while tracing).
+    """
+    need = gradient_need(strategy)
+    loss_scale = ctx.loss_scale
+
+    def summed_plan(x, y, variant, diagnose) -> Plan:
+        if distribution is None:
+            return compute(ctx, strategy, need, x, y, variant, diagnose)
+
+        def replica(a, b):
+            plan = compute(ctx, strategy, need, a, b, variant, diagnose)
+            return tf.distribute.get_replica_context().all_reduce("SUM", plan)
+
+        per_replica = distribution.run(replica, args=(x, y))
+        return tf.nest.map_structure(lambda v: distribution.experimental_local_results(v)[0], per_replica)
+
+    def step(source, variant, diagnose):
+        on_trace()
+        x, y = source if isinstance(source, tuple) else next(source)
+        plan = summed_plan(x, y, variant, diagnose)
+        if loss_scale is not None:
+            plan = plan.unscaled(1.0 / loss_scale.scale)
+        diagnostics, applied = apply(ctx, strategy, need, x, y, plan, variant, diagnose)
+        losses = tf.stack(plan.losses)
+        rescaled = tf.constant(False) if loss_scale is None else loss_scale.update(applied, losses)
+        accumulate(losses, applied)
+        return StepResult(diagnostics, applied, losses, rescaled)
+
+    # autograph off: components use TensorFlow ops for data-dependent choices, never Python `if`
+    return tf.function(step, autograph=False)

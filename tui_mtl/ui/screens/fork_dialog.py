@@ -1,0 +1,184 @@
+"""The fork dialog: pick the branches of a fair comparison from the step training is paused at.
+
+Each strategy is a line `[x] summed` (ticked, green) or `[ ] grouped`; space ticks or unticks the
+highlighted one, and the line above the buttons always says what ctrl+f will make. One more branch
+can keep the current strategy with changed rates or weights, and any other strategy can be typed by
+name. A comparison needs two branches: with one, ctrl+f refuses and `a` adds the current strategy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from tui_mtl.engine.comparison import BranchSpec, unique_names
+from tui_mtl.strategies.catalog import canonical_name
+from tui_mtl.ui.screens.dialogs import parse_changes
+
+TICKED = "bold #5faf5f"
+UNTICKED = "#8a8a8a"
+
+
+@dataclass(frozen=True)
+class ForkRequest:
+    branches: list  # specs for fork(): strategy names or {"strategy", "lr", "weight", "name"}
+    names: list[str]  # what the branches will be called
+
+
+def tick_label(name: str, ticked: bool, current: bool) -> Text:
+    text = Text("[x] " if ticked else "[ ] ", style=TICKED if ticked else UNTICKED)
+    text.append(name, style=TICKED if ticked else "")
+    if current:
+        text.append("  (in force now)", style="dim")
+    return text
+
+
+class ForkScreen(ModalScreen[ForkRequest | None]):
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+f", "fork", "Fork", priority=True),
+        Binding("space", "toggle", "Tick", show=False),
+        Binding("a", "add_current", "Add current", show=False),
+    ]
+
+    def __init__(self, strategies: tuple[str, ...], current: str, heads: list[str], step: int = 0) -> None:
+        super().__init__()
+        self.strategies = tuple(strategies) if current in strategies else (current, *strategies)
+        self.current = current
+        self.heads = heads
+        self.step = step
+        self.ticked = {current}
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="dialog fork"):  # scrolls at 80x24
+            yield Static(f"[b]Fork at step {self.step:,}: compare from this exact point[/b] (training waits)\n"
+                         "Every branch starts from the current weights and optimizer state and trains on the "
+                         "same batches. space ticks · a adds the current strategy · ctrl+f forks · esc cancels",
+                         classes="dialog-text")
+            yield OptionList(*(Option(tick_label(n, n in self.ticked, n == self.current), id=n)
+                               for n in self.strategies), id="strategies")
+            with Horizontal(classes="field"):
+                yield Label(f"{'other':>13}", classes="field-label")
+                yield Input(placeholder="more strategies by name, e.g. pcgrad@grouped, mgda+dwa", id="other")
+            yield Label("", id="other-error", classes="field-error")
+            yield Static("Optional: one more branch with the current strategy and these changes", classes="dialog-hint")
+            with Horizontal(classes="field"):
+                yield Label(f"{'rates':>13}", classes="field-label")
+                yield Input(placeholder=f"e.g. {self.heads[0]}=1e-4, trunk=5e-4", id="lr")
+            yield Label("", id="lr-error", classes="field-error")
+            with Horizontal(classes="field"):
+                yield Label(f"{'weights':>13}", classes="field-label")
+                yield Input(placeholder=f"e.g. {self.heads[0]}=2", id="weight")
+            yield Label("", id="weight-error", classes="field-error")
+            yield Static("", id="fork-plan", classes="fork-plan")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Fork (ctrl+f)", variant="primary", id="fork")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        options = self.query_one("#strategies", OptionList)
+        options.highlighted = self.strategies.index(self.current)
+        options.focus()
+        self._check()
+
+    # --- ticking ---------------------------------------------------------------------------
+
+    def _redraw(self, name: str) -> None:
+        options = self.query_one("#strategies", OptionList)
+        options.replace_option_prompt(name, tick_label(name, name in self.ticked, name == self.current))
+
+    def action_toggle(self) -> None:
+        if not isinstance(self.focused, OptionList):
+            return
+        index = self.focused.highlighted
+        if index is None:
+            return
+        name = self.strategies[index]
+        self.ticked ^= {name}
+        self._redraw(name)
+        self._check()
+
+    @on(OptionList.OptionSelected, "#strategies")
+    def _selected(self, _event: OptionList.OptionSelected) -> None:
+        self.action_toggle()  # enter ticks too
+
+    def action_add_current(self) -> None:
+        if isinstance(self.focused, Input):
+            return
+        self.ticked.add(self.current)
+        self._redraw(self.current)
+        self._check()
+
+    # --- what ctrl+f makes -------------------------------------------------------------------
+
+    def _check(self) -> ForkRequest | None:
+        lr, lr_error = parse_changes(self.query_one("#lr", Input).value, "rate", self.heads + ["trunk"],
+                                     allow_zero=False)
+        weight, weight_error = parse_changes(self.query_one("#weight", Input).value, "weight", self.heads,
+                                             allow_zero=True)
+        other, other_error = self._other_strategies()
+        for key, error in (("lr", lr_error), ("weight", weight_error), ("other", other_error)):
+            self.query_one(f"#{key}-error", Label).update(error or "")
+            self.query_one(f"#{key}", Input).set_class(error is not None, "-invalid")
+        branches: list = [n for n in self.strategies if n in self.ticked]
+        branches += [n for n in other if n not in branches]
+        if lr or weight:
+            changed = ", ".join([f"{h} lr {v:g}" for h, v in (lr or {}).items()]
+                                + [f"{h} w {v:g}" for h, v in (weight or {}).items()])
+            branches.append({"strategy": self.current, "lr": lr or {}, "weight": weight or {},
+                             "name": f"{self.current} ({changed})"[:40]})
+        names = unique_names([BranchSpec.parse(b) for b in branches])
+        plan = self.query_one("#fork-plan", Static)
+        problem = None
+        if len(names) < 2:
+            have = f"only {names[0]}" if names else "no branch"
+            problem = (f"A comparison needs two branches or more ({have} now): tick another"
+                       + (f", or press a to add {self.current} (in force now)" if self.current not in self.ticked
+                          else "") + ".")
+            plan.update(Text(problem, style="bold red"))
+        else:
+            text = Text("will fork into: ", style="bold")
+            text.append(", ".join(names), style=TICKED)
+            if self.current not in names:
+                text.append(f"   (without {self.current}, the strategy in force)", style="bold #d7af5f")
+            plan.update(text)
+        if lr_error or weight_error or other_error or problem:
+            return None
+        return ForkRequest(branches, names)
+
+    def _other_strategies(self) -> tuple[list[str], str | None]:
+        text = self.query_one("#other", Input).value
+        names = []
+        for item in (part.strip() for part in text.split(",")):
+            if not item:
+                continue
+            try:
+                names.append(canonical_name(item))
+            except ValueError as err:
+                return [], str(err)
+        return names, None
+
+    @on(Input.Changed)
+    def _changed(self) -> None:
+        self._check()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#fork")
+    def action_fork(self) -> None:
+        request = self._check()
+        if request is None:
+            self.app.bell()
+            return
+        self.dismiss(request)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
