@@ -27,7 +27,8 @@ dist = make_distribution([0, 1])
 
 def mirrored_everywhere(session) -> bool:
     """Every optimizer and weighting variable lives on every replica (built inside the scope)."""
-    variables = [v for rule in session._rules.values() for v in rule.state_variables()]
+    stepper = session.stepper
+    variables = [v for name in stepper.strategies for v in stepper.strategy(name).state().values()]
     tf_variables = [v if isinstance(v, tf.Variable) else v.value for v in variables]  # Keras wraps its own
     return all(isinstance(v, tf.distribute.DistributedValues) for v in tf_variables)
 
@@ -50,12 +51,12 @@ for key in strategies:
     diff = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
                for a, b in zip(single.model.get_weights(), mirrored.model.get_weights()))
     moved = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
-                for a, b in zip(single.model.get_weights(), single._initial_weights))
+                for a, b in zip(single.model.get_weights(), single.stepper.initial_weights))
     losses = {h: abs(single.last_report.train_loss.get(h, np.nan) - mirrored.last_report.train_loss.get(h, np.nan))
               for h in single.head_names}
     results[key] = {"diff": diff, "moved": moved, "loss_diff": max(losses.values()),
                      "replicas": mirrored.replicas, "diagnostics": any(r.diagnostics for r in reports),
                      "mirrored": mirrored_everywhere(mirrored),
-                     "loss_scales": [single.loss_scale_state, mirrored.loss_scale_state],
-                     "overflow_skips": mirrored.overflow_skips, "paused": mirrored.paused}
+                     "loss_scales": [single.capture().loss_scale, mirrored.capture().loss_scale],
+                     "overflow_skips": mirrored.overflow_skips, "paused": mirrored.state.value != "finished"}
 print("RESULT " + json.dumps(results))

@@ -171,7 +171,8 @@ def test_run_tiny_preset_with_csv_metrics(tmp_path, tiny_file):
     assert any("| val size" in line for line in progress)
     # the final per-head table
     table = stdout[stdout.index("head  "):].splitlines()
-    assert table[0].split() == ["head", "loss", "weight", "lr", "train", "best", "val", "loss", "val", "metric"]
+    assert table[0].split() == ["head", "loss", "weight", "lr", "train", "loss", "best", "train", "val", "loss",
+                                "val", "metric"]
     rows = {line.split()[0]: line.split() for line in table[2:5]}
     assert set(rows) == set(HEADS)
     assert rows["size"][1:4] == ["mse", "0.3", "0.001"]
@@ -226,13 +227,13 @@ def test_runs_are_reproducible_for_a_seed_and_differ_for_another(tmp_path, tiny_
     (["run", "no-such-preset"], ["unknown preset 'no-such-preset'", "quickstart"]),
     (["run", "missing.toml"], ["missing.toml: no such preset file"]),
     (["run", "tiny.toml", "--lr", "colour=1e-3"], ["unknown head 'colour'", "size, shape, bright"]),
-    (["run", "tiny.toml", "--lr", "size"], ["--lr 'size'", "HEAD=VALUE"]),
-    (["run", "tiny.toml", "--lr", "size="], ["--lr 'size='", "HEAD=VALUE"]),
+    (["run", "tiny.toml", "--lr", "size"], ["--lr: 'size'", "HEAD=VALUE"]),
+    (["run", "tiny.toml", "--lr", "size="], ["--lr: 'size='", "HEAD=VALUE"]),
     (["run", "tiny.toml", "--lr", "size=fast"], ["'fast' is not a number"]),
     (["run", "tiny.toml", "--lr", "size=0"], ["--lr size=0", "> 0"]),
     (["run", "tiny.toml", "--lr", "size=-1e-3"], ["--lr size=-0.001", "> 0"]),
     (["run", "tiny.toml", "--lr", "trunk=0"], ["--lr trunk=0", "> 0"]),
-    (["run", "tiny.toml", "--lr", "size=nan"], ["--lr 'size=nan'", "finite"]),
+    (["run", "tiny.toml", "--lr", "size=nan"], ["--lr: 'size=nan'", "finite"]),
     (["run", "tiny.toml", "--lr", "size=inf"], ["finite"]),
     (["run", "tiny.toml", "--weight", "shape=-1"], ["--weight shape=-1", ">= 0"]),
     (["run", "tiny.toml", "--weight", "colour=1"], ["unknown head 'colour'"]),
@@ -262,7 +263,7 @@ def test_a_data_error_after_startup_is_one_line_too(tmp_path):
     preset = tiny_preset(data={"source": "npz", "params": {"path": "missing.npz"}})
     (tmp_path / "npz.toml").write_text(preset.to_toml(), encoding="utf-8")
     result = tui_mtl("run", "npz.toml", "--steps", "5", cwd=tmp_path)
-    assert_usage_error(result, "data.params.path: cannot read", "missing.npz")
+    assert_usage_error(result, "npz.toml: data.params.path: no such file", "missing.npz")
 
 
 def test_version(tmp_path):

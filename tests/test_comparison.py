@@ -5,12 +5,16 @@ import pytest
 
 from tests.conftest import tiny_preset
 from tui_mtl import load_preset
-from tui_mtl.engine import Session
+from tui_mtl.engine import Session, State, fork
 from tui_mtl.errors import CommandError
 
 
 def arrays(variables) -> list:
     return [np.array(v.numpy() if hasattr(v, "numpy") else v) for v in variables]
+
+
+def state(session) -> dict:
+    return session.capture().arrays
 
 
 def test_branches_start_as_exact_copies_of_weights_and_optimizer_state(tiny):
@@ -20,14 +24,14 @@ def test_branches_start_as_exact_copies_of_weights_and_optimizer_state(tiny):
     parent.run(4)  # the parent now has state for two strategies
     comparison = parent.fork(["summed", "grouped+uncertainty", "pcgrad"])
     weights = arrays(parent.model.weights)
-    states = {name: arrays(rule.state_variables()) for name, rule in parent._rules.items()}
-    assert any(np.any(v) for v in states["summed"])  # the copied state is not trivially zero
+    expected = state(parent)
+    summed = [v for k, v in expected.items() if k.startswith("strategy/summed/")]
+    assert summed and any(np.any(v) for v in summed)  # the copied state is not trivially zero
     for name, branch in comparison.branches.items():
         assert all(np.array_equal(a, b) for a, b in zip(arrays(branch.model.weights), weights)), name
-        for rule_name, expected in states.items():
-            copied = arrays(branch._rules[rule_name].state_variables())
-            assert len(copied) == len(expected)
-            assert all(np.array_equal(a, b) for a, b in zip(copied, expected)), (name, rule_name)
+        copied = state(branch)
+        for key, value in expected.items():
+            assert np.array_equal(copied[key], value), (name, key)
         assert branch.step_count == parent.step_count == 10
         assert branch.strategy == name
 
@@ -40,7 +44,8 @@ def test_two_branches_with_the_same_strategy_stay_identical_step_for_step(tiny):
     a, b = comparison.branches.values()
     for _ in range(4):
         comparison.run(3)
-        assert all(np.array_equal(x, y) for x, y in zip(arrays(a.state_variables()), arrays(b.state_variables())))
+        sa, sb = state(a), state(b)
+        assert sa.keys() == sb.keys() and all(np.array_equal(sa[k], sb[k]) for k in sa)
     assert a.step_count == 17
     # and a different strategy really does diverge from them
     other = parent.fork(["grouped", "summed"])
@@ -82,7 +87,7 @@ def test_drop_a_branch_and_bad_forks(tiny):
     with pytest.raises(CommandError, match="unknown head"):
         session.fork([{"strategy": "summed", "lr": {"nope": 1e-3}}])
     with pytest.raises(CommandError, match=r"needs about \d+ MiB .* 3 branch"):
-        type(comparison).fork(session, ["summed", "grouped", "pcgrad"], free_memory=1024)
+        fork(session, ["summed", "grouped", "pcgrad"], free_memory=1024)
 
 
 def test_grouped_beats_summed_on_the_small_head_of_imbalanced_scales():
@@ -113,7 +118,10 @@ def test_compare_command_prints_per_branch_rows_and_writes_branch_columns(tmp_pa
     for head in ("size", "shape", "bright"):
         for branch in ("summed", "grouped"):
             assert any(line.split()[:2] == [head, branch] for line in lines), (head, branch)
-    assert sum("* best val" in line for line in lines) == 3  # one best branch per head
+    header = next(line for line in lines if line.startswith("head"))
+    assert header.split() == ["head", "branch", "train", "loss", "best", "train", "val", "loss", "val", "metric",
+                              "best", "val"]  # every column is labelled
+    assert sum(line.rstrip().endswith("*") for line in lines) == 3  # one best branch per head
     assert any(line.startswith("grouped: 20 steps at") for line in lines)
     rows = list(csv.DictReader(out.open()))
     assert rows and int(rows[-1]["step"]) == 30
@@ -131,3 +139,61 @@ def test_compare_command_refuses_an_unknown_strategy(tmp_path):
     assert result.returncode == 2
     assert "unknown strategy 'sideways'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_diverged_branch_stops_is_never_best_and_the_others_go_on():
+    """compare with one branch at a huge rate: that branch stops (diverged), run() returns, the
+    others train to the end, and no NaN is starred."""
+    from tui_mtl.cli.tables import best_branch, comparison_table
+
+    parent = Session(tiny_preset(training={"diagnostics_every": 0}))
+    parent.run(5)
+    comparison = parent.fork(["summed", {"strategy": "summed", "lr": {"trunk": 1e9, "size": 1e9}, "name": "wild"}])
+    final = comparison.run(40)
+    assert set(comparison.diverged) == {"wild"}
+    assert final["wild"].state is State.FAULTED and final["wild"].fault is not None
+    assert comparison.branches["summed"].step_count == 45  # the healthy branch went to the end
+    assert comparison.branches["wild"].step_count < 45
+    results = {name: branch.validate() for name, branch in comparison.branches.items()}
+    assert best_branch(results, "size", set(comparison.diverged)) is None  # one live branch: no star
+    table = comparison_table(comparison, results)
+    wild_rows = [line for line in table.splitlines() if line.split()[1:2] == ["wild"]]
+    assert wild_rows and all("diverged at step" in line and "*" not in line for line in wild_rows)
+
+
+def test_a_nan_result_is_never_the_best():
+    from tui_mtl.cli.tables import best_branch
+
+    nan = float("nan")
+    results = {"a": ({"x": nan}, {"x": 0.0}), "b": ({"x": 2.0}, {"x": 0.0}), "c": ({"x": 3.0}, {"x": 0.0})}
+    assert best_branch(results, "x", set()) == "b"
+    assert best_branch(results, "x", {"b"}) is None or best_branch(results, "x", {"b"}) == "c"
+
+
+def test_when_every_branch_diverges_run_returns_faulted(tiny):
+    parent = Session(tiny.with_changes(training={"diagnostics_every": 0}))
+    wild = {"trunk": 1e12, "size": 1e12, "shape": 1e12, "bright": 1e12}  # grouped uses the heads' rates
+    comparison = parent.fork([{"strategy": s, "lr": wild} for s in ("summed", "grouped")])
+    final = comparison.run(200)
+    assert all(r.state is State.FAULTED for r in final.values())
+    assert comparison.state is State.FAULTED and comparison.step_count < 200
+
+
+def test_a_comparison_rewinds_every_branch_to_one_step():
+    parent = Session(tiny_preset(training={"diagnostics_every": 0}), snapshot_every=5)
+    parent.run(3)
+    comparison = parent.fork(["summed", "grouped"])
+    comparison.run(12)  # snapshots at the fork (3) and every 5 steps (5, 10, 15)
+    before = {name: state(branch) for name, branch in comparison.branches.items()}
+    comparison.branches["grouped"].set_lr("size", 1e12)  # a snapshot of every branch, before the change
+    comparison.run(20)
+    assert "grouped" in comparison.diverged
+    comparison.rewind()
+    assert comparison.step_count == 15 and not comparison.diverged
+    for name, branch in comparison.branches.items():
+        assert branch.step_count == 15
+        after = state(branch)
+        assert all(np.array_equal(after[k], v) for k, v in before[name].items()), name
+    assert comparison.branches["grouped"].learning_rates["size"] == 0.01  # the change is undone
+    comparison.run(5)
+    assert not comparison.diverged and comparison.branches["grouped"].step_count == 20

@@ -19,7 +19,7 @@ from tui_mtl.runs.recorder import RunRecorder
 
 
 def weights(session):
-    return [np.array(v.numpy()) for v in session.state_variables()]
+    return list(session.capture().arrays.values())
 
 
 def preset_for_resume():
@@ -192,3 +192,76 @@ def test_an_fp16_run_resumes_in_fp16_and_logs_its_loss_scale(tmp_path):
     assert int(rows[-1]["step"]) == 10
     assert all(float(row["loss_scale"]) >= 1.0 for row in rows)  # fp16 before and after the resume
     assert "loss_scale" in tensorboard_tags(run / "train")
+
+
+def test_a_format_1_checkpoint_from_the_previous_version_loads_and_continues_exactly():
+    """tests/fixtures/legacy_v1: a checkpoint written by tui-mtl 0.1 (positional arrays) after summed,
+    grouped+dwa, summed+gradnorm and alternating, and the weights that version had 6 steps later."""
+    from pathlib import Path
+
+    folder = Path(__file__).parent / "fixtures" / "legacy_v1"
+    session = Session(read_preset(folder / "preset.toml"), report_every=5)
+    session.load_checkpoint(folder / "checkpoint.npz")
+    assert checkpoint.read_meta(folder / "checkpoint.npz")["format"] == 1
+    assert session.step_count == 29 and session.strategy == "alternating"
+    assert session.learning_rates["size"] == 0.02 and session.weights["bright"] == 1.1
+    session.run(6)
+    expected = np.load(folder / "expected_after_6.npz")
+    for i, value in enumerate(session.model.get_weights()):
+        np.testing.assert_array_equal(value, expected[f"arr_{i}"])
+
+
+def test_resume_without_steps_goes_to_the_runs_own_target(tmp_path):
+    """A run stopped at 12 of 30 resumes to 30 (it used to train the preset's steps again)."""
+    import signal
+    import time
+
+    preset_file = tmp_path / "tiny.toml"
+    preset_file.write_text(tiny_preset(training={"steps": 100000}).to_toml())
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "tui_mtl", "run", str(preset_file), "--runs-dir", str(runs)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        for line in proc.stdout:
+            if line.startswith("step "):
+                break
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    (run,) = runs.iterdir()
+    meta = checkpoint.read_meta(run / "checkpoint.npz")
+    stopped = meta["step"]
+    assert 0 < stopped < 100000 and meta["target"] == 100000
+    from tui_mtl.engine.checkpoint import resume_target
+
+    assert resume_target(stopped, meta["target"], 100000) == 100000
+    assert resume_target(stopped, None, 30) == (30 if stopped < 30 else stopped + 30)  # format 1: no target
+    assert resume_target(stopped, meta["target"], 100000, more=5) == stopped + 5
+    # a short check through the CLI: a 20-step run stopped... is simulated by its checkpoint's target
+    small = tmp_path / "small.toml"
+    small.write_text(tiny_preset(training={"steps": 20}).to_toml())
+    done = run_cli("run", str(small), "--steps", "8", "--runs-dir", str(tmp_path / "r2"), "--quiet")
+    assert done.returncode == 0, done.stderr
+    (run2,) = (tmp_path / "r2").iterdir()
+    resumed = run_cli("resume", str(run2), "--quiet")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "up to step 28" in resumed.stdout  # target 8 reached: the preset's 20 more
+    assert checkpoint.read_meta(run2 / "checkpoint.npz")["step"] == 28
+
+
+def test_run_folder_files_share_one_file_mode(tmp_path):
+    """preset.toml, checkpoint.npz and exported models were 0600 (mkstemp), the logs 0644."""
+    from tui_mtl.fileio import FILE_MODE
+
+    preset_file = tmp_path / "tiny.toml"
+    preset_file.write_text(tiny_preset().to_toml())
+    runs = tmp_path / "runs"
+    assert run_cli("run", str(preset_file), "--steps", "3", "--runs-dir", str(runs), "--quiet").returncode == 0
+    (run,) = runs.iterdir()
+    out = tmp_path / "m.keras"
+    assert run_cli("export", str(run), "--model", str(out)).returncode == 0
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (run / "preset.toml", run / "checkpoint.npz",
+                                                       run / "metrics.csv", run / "events.jsonl", out)}
+    assert set(modes.values()) == {FILE_MODE}, modes

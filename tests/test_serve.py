@@ -68,7 +68,7 @@ def test_serve_options_and_preset_reach_the_server_and_each_tab_s_command(fake_s
 @pytest.mark.parametrize("argv, expected", [
     (["--port", "0"], "--port must be between 1 and 65535, got 0"),
     (["--port", "70000"], "--port must be between 1 and 65535, got 70000"),
-    (["--fps", "0"], "--fps must be a positive number, got 0"),
+    (["--fps", "0"], "--fps: must be a positive whole number, got '0'"),
     (["nope"], "unknown preset 'nope'"),
 ])
 def test_serve_refuses_bad_input_with_exit_2_and_one_line(fake_server, capsys, argv, expected):

@@ -46,6 +46,9 @@ def ui_preset(**changes):
     return tiny_preset(**changes)
 
 
+PICKER = "the picker"  # make_app(PICKER): the app opens on the preset picker
+
+
 def make_app(preset=None, *, engine: str = "real", record: bool = False, sessions: list | None = None,
              step_delay: float = 0.002, prepare=None, report_interval: float = 0.05, snapshot_every: int = 50,
              session_factory=None):
@@ -63,13 +66,17 @@ def make_app(preset=None, *, engine: str = "real", record: bool = False, session
     path = None
     if preset is None:
         preset = ui_preset()
+    elif preset is PICKER:
+        preset = None
     elif isinstance(preset, str):
         path = find_preset_path(preset)
         preset = read_preset(path)
 
     def factory(p, _base_dir):
-        stepper = FakeStepper(p, step_delay=step_delay) if engine == "fake" else None
-        session = Session(p, report_interval=report_interval, stepper=stepper, snapshot_every=snapshot_every)
+        fake = engine == "fake"
+        stepper = FakeStepper(p, step_delay=step_delay) if fake else None
+        session = Session(p, report_interval=report_interval, stepper=stepper, snapshot_every=snapshot_every,
+                          **({"clock": stepper.clock} if fake else {}))
         if prepare is not None:
             prepare(session)
         built.append(session)

@@ -16,7 +16,9 @@ from tui_mtl.engine.stepper import StepOutcome, StepperState
 
 
 class FakeStepper:
-    def __init__(self, preset, *, step_delay: float = 0.002):
+    STEP_SECONDS = 0.004  # virtual time per step: 250 steps/s on every machine
+
+    def __init__(self, preset, *, step_delay: float = 0.002, clock: list | None = None):
         self.preset = preset
         self.head_names = list(preset.model.head_names)
         self.mixed_precision, self.replicas, self.model = "off", 1, None
@@ -31,6 +33,11 @@ class FakeStepper:
         self._sum, self._count = np.zeros(len(self.head_names)), 0
         self._traced: set[str] = set()
         self._strategy = ""
+        self._now = clock if clock is not None else [0.0]  # shared by a fork's branches
+
+    def clock(self) -> float:
+        """Virtual seconds: reports, rates and ETAs come out the same on every run (snapshots)."""
+        return self._now[0]
 
     def use_strategy(self, name: str) -> None:
         self.trace_counts.setdefault(name, 0)
@@ -53,6 +60,7 @@ class FakeStepper:
 
     def step(self, batch=None, diagnose: bool = False) -> StepOutcome:
         time.sleep(self.step_delay)
+        self._now[0] += self.STEP_SECONDS
         traced = self.will_trace(diagnose)
         if traced:
             self._traced.add(self._strategy)
@@ -115,7 +123,7 @@ class FakeStepper:
         self.batches_drawn = count
 
     def spawn(self) -> "FakeStepper":
-        return FakeStepper(self.preset, step_delay=self.step_delay)
+        return FakeStepper(self.preset, step_delay=self.step_delay, clock=self._now)
 
     def state_bytes(self) -> int:
         return self._progress.nbytes

@@ -65,11 +65,12 @@ def test_fps_cap_reaches_textual(monkeypatch):
 
 
 def test_ui_device_options_are_checked_before_the_ui(capsys):
-    from tui_mtl.cli import _ui_parser, main
+    from tui_mtl.cli import main
+    from tui_mtl.cli.cmd_ui import parser
 
     assert main(["quickstart", "--gpus", "0,x"]) == 2
     assert "--gpus/--devices" in capsys.readouterr().err
-    args = _ui_parser().parse_args(["--devices", "all", "--mixed-precision", "bf16", "--no-memory-growth"])
+    args = parser().parse_args(["--devices", "all", "--mixed-precision", "bf16", "--no-memory-growth"])
     assert (args.devices, args.mixed_precision, args.no_memory_growth) == ("all", "bf16", True)
 
 
@@ -84,33 +85,37 @@ def test_ui_passes_device_options_to_the_app(monkeypatch):
     from tui_mtl.cli import main
 
     assert main(["quickstart", "--gpus", "0,2", "--devices", "0,1", "--mixed-precision", "bf16"]) == 0
-    assert seen["session_options"] == {"gpus": "0,2", "devices": "0,1", "mixed_precision": "bf16",
-                                       "memory_growth": True}
-    from tui_mtl.ui.session_source import check_session_options
-
-    assert check_session_options(seen["session_options"])["gpus"] == [0, 2]
+    devices = seen["devices"]
+    assert (devices.gpus, devices.devices, devices.mixed_precision, devices.memory_growth) == ([0, 2], [0, 1],
+                                                                                               "bf16", True)
 
 
 def test_the_ui_takes_every_precision_and_names_a_bad_one():
-    from tui_mtl.ui.session_source import check_session_options
+    from tui_mtl.devices import DeviceOptions
 
-    assert check_session_options({"mixed_precision": "fp16"})["mixed_precision"] == "fp16"
-    assert check_session_options({"mixed_precision": None})["mixed_precision"] == "off"
+    assert DeviceOptions(mixed_precision="fp16").mixed_precision == "fp16"
+    assert DeviceOptions().mixed_precision is None  # the default, or a resumed run's own
     with pytest.raises(ValueError, match="'fp8': use one of off, bf16, fp16"):
-        check_session_options({"mixed_precision": "fp8"})
+        DeviceOptions(mixed_precision="fp8")
 
 
-def test_a_run_resumed_from_the_picker_keeps_its_precision_unless_told(tmp_path):
+def test_a_run_resumed_from_the_picker_keeps_its_precision(tmp_path):
     import json
 
     import numpy as np
 
-    from tui_mtl.ui.app import resumed_options
+    from tui_mtl.ui.app import saved_precision
 
     checkpoint_file = tmp_path / "checkpoint.npz"
     meta = json.dumps({"format": 1, "mixed_precision": "fp16"}).encode()
     np.savez(checkpoint_file, meta=np.frombuffer(meta, dtype=np.uint8))
-    assert resumed_options({"mixed_precision": None, "gpus": "0"}, checkpoint_file) == {
-        "mixed_precision": "fp16", "gpus": "0"}
-    assert resumed_options({"mixed_precision": "off"}, checkpoint_file)["mixed_precision"] == "off"
-    assert resumed_options(None, tmp_path / "missing.npz") == {}  # the worker reports the bad file
+    assert saved_precision(checkpoint_file) == "fp16"
+    assert saved_precision(tmp_path / "missing.npz") is None  # the worker reports the bad file
+
+
+def test_ui_modules_do_not_import_tensorflow():
+    """The first frame appears before TensorFlow loads: nothing the app imports at start pulls it in."""
+    code = ("import sys; import tui_mtl.ui.app, tui_mtl.ui.screens.dashboard, tui_mtl.engine; "
+            "print('tensorflow' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "False", result.stderr

@@ -1,203 +1,196 @@
-"""Forks from the dashboard (issue 5): pick branches in a modal, the worker forks at a step boundary and
-trains a Comparison; plots overlay one curve per branch; v, b, x, space and the rate keys act on branches."""
+"""Forks from the dashboard on the real engine: the dialog makes the state of every choice plain and
+refuses a one-branch fork; training waits while it is open, so the branches start at the step it
+was opened at; plots overlay the branches; v, b, x (after asking), space and the rate keys act on them."""
 
 from __future__ import annotations
 
 import asyncio
 
+import numpy as np
 import pytest
 
-from tui_mtl.ui.screens.dialogs import ForkScreen
+from tui_mtl.engine import State
+from tui_mtl.ui.screens.dialogs import ConfirmScreen
+from tui_mtl.ui.screens.fork_dialog import ForkScreen
 from tui_mtl.ui.widgets.head_table import HeadTable
 
-from .conftest import make_app, press, wait_until
+from .conftest import make_app, press, started, ui_preset, wait_until
 
 SIZE = (120, 40)
 
 
-async def fork(app, *strategies: str, lr: str = ""):
-    dash = app.dashboard
+def long_preset(**training):
+    return ui_preset(training={"steps": 100000, **training})
+
+
+def option_text(dialog, name: str) -> str:
+    options = dialog.query_one("#strategies")
+    return str(options.get_option(name).prompt)
+
+
+async def open_dialog(app):
     await press(app, "f")
     await wait_until(lambda: isinstance(app.screen, ForkScreen), what="fork dialog")
-    dialog = app.screen
-    selection = dialog.query_one("#strategies")
-    selection.deselect_all()
-    for name in strategies:
-        selection.select(name)
-    if lr:
-        dialog.query_one("#lr").value = lr
-    await asyncio.sleep(0.02)
-    dialog.action_fork()
-    await wait_until(lambda: dash.comparison is not None, what="the fork")
-    await wait_until(lambda: len(dash.branch_reports) == len(dash.branch_names), what="branch reports")
-    return dash
+    return app.screen
 
 
-async def test_fork_overlays_branches_and_drop_removes_one():
-    app = make_app(record=True)
+async def tick(app, dialog, name: str) -> None:
+    options = dialog.query_one("#strategies")
+    options.highlighted = dialog.strategies.index(name)
+    await press(app, "space")
+
+
+async def test_the_dialog_shows_each_choice_plainly_and_refuses_one_branch():
+    app = make_app(long_preset())
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app)
+        dialog = await open_dialog(app)
+        assert option_text(dialog, "summed").startswith("[x] summed")  # the strategy in force, ticked
+        assert option_text(dialog, "grouped").startswith("[ ] grouped")
+        plan = str(dialog.query_one("#fork-plan").render())
+        assert "two branches or more" in plan
+        await press(app, "space")  # unticks summed: the trap of the old dialog
+        assert option_text(dialog, "summed").startswith("[ ]")
+        await tick(app, dialog, "grouped")
+        plan = str(dialog.query_one("#fork-plan").render())
+        assert "two branches or more (only grouped now)" in plan and "press a to add summed" in plan
+        dialog.action_fork()
+        await asyncio.sleep(0.05)
+        assert app.screen is dialog and dash.comparison is None  # refused: a comparison needs two
+        await press(app, "a")  # adds the strategy in force back
+        plan = str(dialog.query_one("#fork-plan").render())
+        assert "will fork into: summed, grouped" in plan
+        dialog.query_one("#other").value = "telepathy"
+        await pilot.pause()
+        assert "unknown strategy 'telepathy'" in str(dialog.query_one("#other-error").render())
+        dialog.query_one("#other").value = "pcgrad@grouped"
+        dialog.query_one("#lr").value = "size=abc"
+        await pilot.pause()
+        assert "must be a finite number > 0" in str(dialog.query_one("#lr-error").render())
+        dialog.query_one("#lr").value = "size=1e-4"
+        await pilot.pause()
+        plan = str(dialog.query_one("#fork-plan").render())
+        assert "summed, grouped, pcgrad@grouped, summed (size lr 0.0001)" in plan
+        await press(app, "escape")
+        await wait_until(lambda: app.screen is dash, what="cancelled")
+        await wait_until(lambda: dash.model.state is State.RUNNING, what="training resumes after esc")
+
+
+async def test_training_waits_while_the_dialog_is_open_and_forks_from_that_step():
+    app = make_app(long_preset(), record=True)
     async with app.run_test(size=SIZE):
-        dash = app.dashboard
-        await wait_until(lambda: dash.session is not None and dash.reports_seen >= 3, what="training")
+        dash = await started(app)
+        await wait_until(lambda: dash.session.step_count > 30, what="training")
         parent = dash.session
-        dash = await fork(app, "summed", "grouped")
-        assert dash.branch_names == ["summed", "grouped"]
-        assert dash.fork_step == dash.comparison.fork_step == parent.step_count  # parent stopped at a boundary
-        assert not parent._running
-        step = dash.comparison.step_count
-        await wait_until(lambda: dash.comparison.step_count > step + 40, what="branches train")
-        # the overlay: per head, the shared history plus one series per branch, the fork marked
+        dialog = await open_dialog(app)
+        await wait_until(lambda: parent.state is State.PAUSED, what="paused for the dialog")
+        opened_at = parent.step_count
+        await asyncio.sleep(0.4)
+        assert parent.step_count == opened_at  # "from this exact point" is true
+        weights_then = [w.copy() for w in parent.model.get_weights()]
+        await tick(app, dialog, "grouped")
+        dialog.action_fork()
+        await wait_until(lambda: dash.comparison is not None, what="the fork")
+        comparison = dash.comparison
+        assert comparison.fork_step == opened_at
+        await wait_until(lambda: comparison.step_count > opened_at + 40, what="branches train")
+        assert all(np.array_equal(a, b) for a, b in zip(weights_then, parent.model.get_weights()))
         dash.replot()
         plot = app.screen.query_one("#plot-shape")
         plot.render()
         assert {"summed", "grouped"} <= set(plot.last_data.series)
-        assert all(len(plot.last_data.series[name][0]) >= 2 for name in ("summed", "grouped"))
         assert any(label.startswith("fork") for _step, label in plot.last_data.markers)
         assert "summed" in plot.border_subtitle and "grouped" in plot.border_subtitle
-        # the table: each branch side by side, the best per head starred
-        table = app.screen.query_one(HeadTable)
-        header = " ".join(label for _k, label, _w in table.columns)
+        header = " ".join(label for _k, label, _w in app.screen.query_one(HeadTable).columns)
         assert "▸summed" in header and "grouped" in header
-        rows = dash.compare_rows()
-        assert sum("★" in cell for cell in rows[0].cells()) == 1
-        # the run folder holds one folder per branch
-        assert (dash.run_dir / "branches" / "grouped" / "preset.toml").is_file()
-
-        # keys act on the current branch only
-        await press(app, "b")
-        assert dash.current_branch == "grouped"
-        grouped, summed = dash.comparison.branches["grouped"], dash.comparison.branches["summed"]
-        await press(app, "right_square_bracket")
-        await wait_until(lambda: grouped.learning_rates["shape"] == pytest.approx(2e-3), what="grouped lr")
-        assert summed.learning_rates["shape"] == pytest.approx(1e-3)
-        assert "grouped" in str(app.screen.query_one("#strategy").render())
-        await press(app, "c")  # checkpoints the current branch, into its own folder
-        await wait_until(lambda: (dash.run_dir / "branches" / "grouped" / "checkpoint.npz").exists(),
-                         what="the branch's checkpoint")
-        assert not (dash.run_dir / "branches" / "summed" / "checkpoint.npz").exists()
-
-        # one-branch view cycles through the branches, then back to the overlay
-        await press(app, "v")
-        assert dash.view == "one" and dash.current_branch == "summed"
-        dash.replot()
-        plot.render()
-        assert "train" in plot.last_data.series and "grouped" not in plot.last_data.series
-        assert "branch summed" in plot.border_title
-        await press(app, "v")
-        assert dash.view == "one" and dash.current_branch == "grouped"
-        await press(app, "v")
-        assert dash.view == "overlay"
-
-        # space pauses every branch together
-        await press(app, "space")
-        await wait_until(lambda: dash.comparison.paused, what="comparison paused")
-        step = dash.comparison.step_count
-        await asyncio.sleep(0.1)
-        assert dash.comparison.step_count == step
-        await press(app, "space")
-        await wait_until(lambda: dash.comparison.step_count > step, what="comparison resumed")
-
-        # x drops the current branch; the last one is refused
-        await press(app, "x")
-        await wait_until(lambda: "grouped" not in dash.comparison.branches, what="branch dropped")
-        assert dash.branch_names == ["summed"] and dash.current_branch == "summed"
-        await wait_until(lambda: set(dash.branch_reports) == {"summed"}, what="reports")
-        dash.replot()
-        plot.render()
-        assert "grouped" not in plot.last_data.series and "summed" in plot.last_data.series
-        await press(app, "x")
-        await asyncio.sleep(0.05)
-        assert list(dash.comparison.branches) == ["summed"]
-        assert any("last branch" in n.message for n in app._notifications)
-        await press(app, "q")
-    assert dash.wait_finished(5)
-    assert (dash.run_dir / "branches" / "summed" / "checkpoint.npz").is_file()
+        branches = dash.run_dir / "branches"
+        assert {p.name for p in branches.iterdir()} == {"summed", "grouped"}
 
 
-async def test_fork_with_a_rate_change_and_save_the_current_branch():
-    from tui_mtl.presets import read_preset, user_presets_dir
-    from tui_mtl.ui.screens.dialogs import SavePresetScreen
-
-    app = make_app()
+async def test_branch_keys_drop_asks_first_and_keys_act_on_the_selected_branch():
+    app = make_app(long_preset())
     async with app.run_test(size=SIZE):
-        dash = app.dashboard
-        await wait_until(lambda: dash.session is not None and dash.reports_seen >= 2, what="training")
-        dash = await fork(app, "grouped", lr="x=1e-4")
-        assert len(dash.branch_names) == 2
-        changed = dash.comparison.branches[dash.branch_names[1]]
-        assert changed.learning_rates["x"] == pytest.approx(1e-4) and changed.strategy == "summed"
-        await press(app, "b")
-        await press(app, "ctrl+s")
-        await wait_until(lambda: isinstance(app.screen, SavePresetScreen), what="save dialog")
-        app.screen.query_one("#name").value = "from-branch"
-        await press(app, "enter")
-        path = user_presets_dir() / "from-branch.toml"
-        await wait_until(path.exists, what="saved")
-        assert read_preset(path).model.head("x").learning_rate == pytest.approx(1e-4)
-        await press(app, "q")
-
-
-async def test_fork_dialog_validates_inline():
-    app = make_app()
-    async with app.run_test(size=SIZE) as pilot:
-        dash = app.dashboard
-        await wait_until(lambda: dash.session is not None, what="session")
-        await press(app, "f")
-        await wait_until(lambda: isinstance(app.screen, ForkScreen), what="fork dialog")
-        dialog = app.screen
-        for text, expected in (("x=abc", "not a number"), ("x=-1", "> 0"), ("x=nan", "finite"),
-                               ("x=inf", "finite"), ("x=", "enter a number"), ("nohead=1", "unknown head"),
-                               ("x=1,,", "empty entry"), ("x 1", "HEAD=VALUE")):
-            dialog.query_one("#lr").value = text
-            await pilot.pause()
-            assert expected in str(dialog.query_one("#lr-error").render()), text
-            dialog.action_fork()
-            await asyncio.sleep(0.01)
-            assert app.screen is dialog  # refused: nothing forked
-        dialog.query_one("#lr").value = ""
-        dialog.query_one("#weight").value = "x=-2"
-        await pilot.pause()
-        assert ">= 0" in str(dialog.query_one("#weight-error").render())
-        dialog.query_one("#weight").value = ""
-        dialog.query_one("#strategies").deselect_all()
-        await pilot.pause()
+        dash = await started(app)
+        dialog = await open_dialog(app)
+        await tick(app, dialog, "grouped")
+        await tick(app, dialog, "pcgrad")
         dialog.action_fork()
-        await pilot.pause()
-        assert "at least one" in str(dialog.query_one("#fork-error").render())
-        await press(app, "escape")
-        await wait_until(lambda: app.screen is dash, what="cancelled")
-        assert dash.comparison is None
+        await wait_until(lambda: dash.comparison is not None, what="the fork")
+        comparison = dash.comparison
+        await press(app, "b")
+        assert dash.model.branches.current == "grouped" and dash.session is comparison.branches["grouped"]
+        await press(app, "right_square_bracket")  # size's rate, in the grouped branch only
+        await wait_until(lambda: comparison.branches["grouped"].learning_rates["size"] == pytest.approx(0.02),
+                         what="rate in the branch")
+        assert comparison.branches["summed"].learning_rates["size"] == pytest.approx(0.01)
+        await press(app, "v")
+        assert dash.model.branches.view.value == "one"
+        await press(app, "x")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), what="asks before dropping")
+        await press(app, "n")
+        await wait_until(lambda: app.screen is dash, what="kept")
+        assert "summed" in comparison.branches
+        await press(app, "x")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), what="asks again")
+        await press(app, "y")
+        await wait_until(lambda: "summed" not in comparison.branches, what="dropped")
+        assert dash.model.branches.names == ["grouped", "pcgrad"]
+        await press(app, "space")
+        await wait_until(lambda: comparison.state is State.PAUSED, what="space pauses every branch")
+        steps = comparison.step_count
+        await asyncio.sleep(0.3)
+        assert comparison.step_count == steps
 
 
-async def test_fork_refused_by_the_engine_keeps_training(monkeypatch):
-    from tui_mtl.errors import CommandError
-
-    from .fakes import FakeSession
-
-    def refuse(self, branches, names=None):
-        raise CommandError("fork needs about 900 MiB of device memory for 2 branch(es) but 100 MiB are free")
-
-    monkeypatch.setattr(FakeSession, "fork", refuse)
-    app = make_app()
+async def test_a_branch_that_diverges_pauses_the_comparison_and_rewind_brings_back_every_branch():
+    app = make_app(long_preset(), snapshot_every=25)
     async with app.run_test(size=SIZE):
-        dash = app.dashboard
-        await wait_until(lambda: dash.session is not None and dash.reports_seen >= 2, what="training")
-        dash.request_fork(["summed", "grouped"])
-        await wait_until(lambda: any("900 MiB" in n.message for n in app._notifications), what="the reason")
+        dash = await started(app)
+        dialog = await open_dialog(app)
+        await tick(app, dialog, "grouped")
+        dialog.action_fork()
+        await wait_until(lambda: dash.comparison is not None, what="the fork")
+        comparison = dash.comparison
+        await wait_until(lambda: comparison.step_count > comparison.fork_step + 30, what="training")
+        await press(app, "b")  # grouped
+        for head_row in (0, 1, 2):
+            dash.session.set_lr(dash.model.heads[head_row], 1e9)
+        await wait_until(lambda: dash.model.state is State.FAULTED, what="the branch's fault", timeout=30)
+        assert "branch grouped" in str(app.screen.query_one("#error").render())
+        assert "grouped" in comparison.diverged
+        await press(app, "z")
+        await wait_until(lambda: not comparison.diverged and comparison.state is State.PAUSED, what="rewound")
+        assert {b.step_count for b in comparison.branches.values()} == {comparison.step_count}
+        assert comparison.branches["grouped"].learning_rates["size"] == pytest.approx(0.01)
+        await press(app, "space")
+        step = comparison.step_count
+        await wait_until(lambda: comparison.step_count > step + 20 and not comparison.diverged, what="trains on")
+
+
+async def test_a_fork_refused_by_the_engine_keeps_training(monkeypatch):
+    from tui_mtl.engine.tf import memory
+
+    monkeypatch.setattr(memory, "free_device_memory", lambda: 1024)  # as if the GPU had 1 KiB free
+    app = make_app(long_preset())
+    async with app.run_test(size=SIZE):
+        dash = await started(app)
+        dialog = await open_dialog(app)
+        await tick(app, dialog, "grouped")
+        dialog.action_fork()
+        await wait_until(lambda: not dash.model.forking and dash.comparison is None
+                         and dash.model.state is State.RUNNING, what="refused, training again")
         step = dash.session.step_count
-        await wait_until(lambda: dash.session.step_count > step + 10 and dash.state == "running",
-                         what="training goes on")
-        assert dash.comparison is None
-        await press(app, "q")
+        await wait_until(lambda: dash.session.step_count > step + 20, what="still training")
 
 
 async def test_fork_after_the_run_finished_trains_the_branches():
-    app = make_app(step_delay=0)
+    app = make_app(ui_preset(training={"steps": 40}))
     async with app.run_test(size=SIZE):
-        dash = app.dashboard
-        await wait_until(lambda: dash.state == "finished", timeout=10, what="finished")
-        dash.request_fork(["grouped", "pcgrad"])
-        await wait_until(lambda: dash.comparison is not None, what="fork from idle")
-        assert dash.fork_step == 2000
-        await wait_until(lambda: dash.comparison.step_count > 2050, what="branches train")
-        assert dash.state in ("running", "finished") and dash.error is None
-        await press(app, "q")
+        dash = await started(app)
+        await wait_until(lambda: dash.model.state is State.FINISHED, what="finished")
+        dialog = await open_dialog(app)
+        await tick(app, dialog, "grouped")
+        dialog.action_fork()
+        await wait_until(lambda: dash.comparison is not None, what="fork")
+        await wait_until(lambda: dash.comparison.step_count == 80 and dash.comparison.state is State.FINISHED,
+                         what="branches trained", timeout=60)

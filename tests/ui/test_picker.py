@@ -9,7 +9,7 @@ from tui_mtl.presets import shipped_presets_dir, user_presets_dir
 from tui_mtl.ui.screens.dashboard import DashboardScreen
 from tui_mtl.ui.screens.picker import PickerScreen
 
-from .conftest import make_app, press, wait_until
+from .conftest import PICKER, make_app, press, wait_until
 
 
 def write_user_presets():
@@ -24,7 +24,7 @@ def write_user_presets():
 
 async def test_picker_lists_presets_with_errors_and_opens_one():
     write_user_presets()
-    app = make_app(None)
+    app = make_app(PICKER)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(lambda: isinstance(app.screen, PickerScreen), what="picker")
         picker = app.screen
@@ -53,3 +53,27 @@ async def test_picker_lists_presets_with_errors_and_opens_one():
         await wait_until(lambda: app.dashboard.session is not None, what="session")
         assert app.dashboard.preset.name == "quickstart"
         await press(app, "q")
+
+
+async def test_picker_names_shadowing_presets_shows_targets_and_its_own_keys():
+    from tui_mtl.ui.screens.help import HelpScreen
+
+    folder = user_presets_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    text = (shipped_presets_dir() / "imbalanced-scales.toml").read_text()
+    (folder / "imbalanced-scales.toml").write_text(text.replace("learning_rate = 0.001", "learning_rate = 0.002", 1))
+    app = make_app(PICKER)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(lambda: isinstance(app.screen, PickerScreen), what="picker")
+        picker = app.screen
+        entry = next(e for e in picker.entries if e.name == "imbalanced-scales")
+        assert entry.origin == "user, shadows shipped"  # the words `tui-mtl presets` uses
+        picker.query_one("#preset-list").highlighted = picker.entries.index(entry)
+        await pilot.pause()
+        detail = picker.detail_text
+        assert "area: regression, target size" in detail  # each head's target
+        assert "display   log scale" in detail
+        await press(app, "question_mark")
+        await wait_until(lambda: isinstance(app.screen, HelpScreen), what="the picker's help")
+        text = str(app.screen.query(".dialog-title").first().render())
+        assert "preset picker" in text

@@ -1,4 +1,5 @@
-"""The UI's pure helpers: formatting, downsampling, log ticks, markers, model summary."""
+"""The UI's pure helpers and its view model: formatting, downsampling, log ticks, markers, model
+summary; what the dashboard shows for a given report, without Textual."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from tui_mtl.presets import load_preset
 from tui_mtl.engine.reports import Event
 from tui_mtl.ui.formatting import fmt_duration, fmt_rate, fmt_value, progress_text
 from tui_mtl.ui.plotting import downsample, log_ticks, marker_label, prepare, to_log10
-from tui_mtl.ui.screens.dialogs import check_preset_name, parse_positive
+from tui_mtl.presets import check_preset_name
+from tui_mtl.ui.screens.dialogs import parse_positive
 from tui_mtl.ui.summary import count_params, describe
 
 
@@ -29,11 +31,12 @@ def test_formatting():
 
 def test_parse_positive_and_names():
     assert parse_positive("1e-3", "lr") == (0.001, None)
-    assert parse_positive("abc", "lr")[1] == "lr: 'abc' is not a number"
-    assert parse_positive("0", "lr")[1] == "lr: must be > 0"
+    assert parse_positive("abc", "lr")[1] == "lr: must be a finite number > 0, got 'abc'"
+    assert parse_positive("0", "lr")[1] == "lr: must be a finite number > 0, got '0'"
     assert parse_positive("0", "weight", allow_zero=True) == (0.0, None)
-    assert parse_positive("inf", "lr")[1] == "lr: must be finite"
-    assert parse_positive("-1", "weight", allow_zero=True)[1] == "weight: must be >= 0"
+    assert parse_positive("inf", "lr")[1] == "lr: must be a finite number > 0, got 'inf'"
+    assert parse_positive("-1", "weight", allow_zero=True)[1] == "weight: must be a finite number >= 0, got '-1'"
+    assert parse_positive(" ", "lr")[1] == "lr: enter a finite number > 0"
     assert check_preset_name("my-run_2.b") is None
     assert check_preset_name("") is not None
     assert check_preset_name("bad name") is not None
@@ -118,3 +121,87 @@ def test_step_ticks_are_round_numbers():
     ticks, labels = step_ticks(0, 1_234_567, 4)
     assert labels[-1] == "1M" and len(ticks) <= 6
     assert step_ticks(0, 1, 3)[1] == ["0", "1"]
+
+
+def test_linear_ticks_are_short_for_huge_losses():
+    from tui_mtl.ui.plotting import linear_ticks
+
+    ticks, labels = linear_ticks(0.0, 2.26e22)
+    assert labels[0] == "0" and labels[-1] == "2.3e22" and all(len(label) <= 7 for label in labels)
+
+
+def test_smoothing_is_an_ema_that_leaves_validation_alone():
+    from tui_mtl.ui.plotting import smooth, smooth_series
+
+    assert smooth([1.0, 0.0, 0.0], 0.5) == [1.0, 0.5, 0.25]
+    series = smooth_series({"train": ([0, 1], [1.0, 0.0]), "val": ([0, 1], [1.0, 0.0])}, 0.5)
+    assert series["train"][1] == [1.0, 0.5] and series["val"][1] == [1.0, 0.0]
+
+
+# --- the view model -------------------------------------------------------------------------
+
+def report(**changes):
+    from tui_mtl.engine import Report, State
+
+    base = dict(step=10, target_step=100, state=State.RUNNING, strategy="summed",
+                train_loss={"a": 1.0, "b": 2.0}, total_loss=3.0, learning_rates={"trunk": 1e-3, "a": 1e-3, "b": 1e-3},
+                weights={"a": 1.0, "b": 1.0}, steps_per_sec=100.0, elapsed=1.0, loss_scales={"a": 1.0, "b": 1.0})
+    base.update(changes)
+    return Report(**base)
+
+
+def model():
+    from tests.conftest import tiny_preset
+    from tui_mtl.ui.view_model import DashboardModel
+
+    heads = [{"name": "a", "target": "size"}, {"name": "b", "target": "x"}]
+    return DashboardModel(tiny_preset(model={"heads": heads}, data={"source": "shapes",
+                                                                     "params": {"image_size": 8, "samples": 64}}))
+
+
+def test_pending_changes_show_until_a_report_has_them_in_force():
+    m = model()
+    m.take(report())
+    m.pending.lr["a"] = 2e-3
+    m.pending.strategy = "grouped"
+    assert m.strategy_shown() == "grouped" and m.rate_of("a") == 2e-3
+    m.take(report(learning_rates={"trunk": 1e-3, "a": 2e-3, "b": 1e-3}))
+    assert "a" not in m.pending.lr and m.pending.strategy == "grouped"
+    m.take(report(strategy="grouped"))
+    assert not m.pending
+
+
+def test_space_means_pause_resume_or_train_on_by_state():
+    from tui_mtl.engine import Fault, FaultKind, State
+    from tui_mtl.ui.view_model import SpaceAction
+
+    m = model()
+    for state, action in ((State.RUNNING, SpaceAction.PAUSE), (State.PAUSED, SpaceAction.RESUME),
+                          (State.FAULTED, SpaceAction.RESUME), (State.FINISHED, SpaceAction.EXTEND)):
+        m.take(report(state=state))
+        assert m.space_action() is action
+    fault = Fault(FaultKind.LOSS, 12, "step 12: non-finite loss in a", "Rewind.", ("a",), "a lr=1e+09 at step 10", 10)
+    m.take(report(state=State.FAULTED, fault=fault))
+    text = m.error_text()
+    assert text.startswith("step 12: non-finite loss in a.") and "z: rewind to step 10" in text
+    assert "space: resume" in text
+    m.take(report(state=State.RUNNING))
+    assert m.error_text() is None
+
+
+def test_the_best_branch_is_starred_and_never_a_diverged_or_nan_one():
+    from tui_mtl.ui.view_model import DashboardModel
+
+    values = [[1.0, 1.0, 0.5, False, True], [2.0, 2.0, 0.9, False, False], [3.0, 3.0, 0.7, False, False]]
+    DashboardModel._star(values)
+    assert [v[3] for v in values] == [False, False, True]  # 0.5 diverged: 0.7 wins
+    values = [[1.0, 1.0, float("nan"), False, False], [2.0, 2.0, 0.9, False, False], [3.0, 3.0, None, False, False]]
+    DashboardModel._star(values)
+    assert [v[3] for v in values] == [True, False, False]  # not every branch validated: by train loss
+
+
+def test_notes_expire():
+    m = model()
+    m.say("checkpoint saved", now=100.0)
+    assert m.current_note(now=101.0) == "checkpoint saved"
+    assert m.current_note(now=100.0 + m.NOTE_SECONDS + 1) is None

@@ -68,8 +68,9 @@ class ProgressPrinter:
         for event in report.events:
             print(f"step {event.step}: {event.kind}: {event.text}")
         is_val = report.val_loss is not None
-        if not is_val and report.elapsed - self.last_print < self.interval and report.state == "running":
-            return
+        running = report.state == "running"
+        if running and not is_val and (report.elapsed - self.last_print < self.interval or report.steps_per_sec <= 0):
+            return  # throttled; and no line before a rate is known (the first step compiles)
         self.last_print = report.elapsed
         done = report.step - self.start_step
         total = report.target_step - self.start_step

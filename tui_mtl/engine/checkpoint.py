@@ -85,10 +85,16 @@ def read_meta(path: str | Path) -> dict:
         raise CheckpointError(f"{path}: not a readable tui-mtl checkpoint ({err})") from None
 
 
-def _names(meta: dict, session) -> list[str]:
+def _names(meta: dict, session, path: Path) -> list[str]:
+    """The name of each saved array; CheckpointError when they do not fit the session's model."""
+    here = session.stepper.state_names(list(meta["rules"]))
     if meta["format"] == 1:  # by position: model weights, then each strategy's state, by name
-        return session.stepper.state_names(sorted(meta["rules"]))
-    return list(meta["names"])
+        return here
+    saved = list(meta["names"])
+    if set(saved) != set(here):
+        raise CheckpointError(f"{path}: the checkpoint's variables do not fit this preset's model "
+                              f"({len(saved)} saved, {len(here)} here)")
+    return saved
 
 
 def load(session, path: str | Path) -> None:
@@ -100,7 +106,7 @@ def load(session, path: str | Path) -> None:
     if set(meta["weights"]) != set(session.head_names):
         raise CheckpointError(f"{path}: its heads {sorted(meta['weights'])} are not the preset's "
                               f"{sorted(session.head_names)}")
-    names = _names(meta, session)
+    names = _names(meta, session, path)
     with np.load(path, allow_pickle=False) as archive:
         count = len([key for key in archive.files if key.startswith("v")])
         if count != len(names):

@@ -60,7 +60,8 @@ def unique_names(specs: list[BranchSpec]) -> list[str]:
 class Comparison(Controller):
     def __init__(self, branches: dict[str, Session], next_batch: Callable[[], Any], fork_step: int,
                  report_interval: float, report_every: int | None, snapshot_every: int):
-        super().__init__(report_interval, report_every)
+        first = next(iter(branches.values()))
+        super().__init__(report_interval, report_every, first.clock)
         self.branches = branches  # name -> Session, in the order given
         self.fork_step = fork_step
         self.diverged: dict[str, Fault] = {}  # branches that stopped: their fault
@@ -163,11 +164,11 @@ class Comparison(Controller):
             self.snapshot_all(f"every {self.snapshot_every} steps")
         if not new:
             return
-        self.diverged.update(new)
+        for name, fault in new.items():  # the branch is named wherever its fault is shown
+            self.diverged[name] = Fault(fault.kind, fault.step, f"branch {name}, {fault.summary}", fault.advice,
+                                        fault.heads, fault.blamed, fault.rewind_step)
         self._dirty = True
-        name, fault = next(iter(new.items()))
-        self._fault = Fault(fault.kind, fault.step, f"branch {name}, {fault.summary}", fault.advice, fault.heads,
-                            fault.blamed, fault.rewind_step)
+        self._fault = self.diverged[next(iter(new))]
         if self._serving or not self._live():
             self.state = State.FAULTED
 
@@ -235,7 +236,7 @@ def fork(parent: Session, specs: list, *, names: list[str] | None = None,
     branches: dict[str, Session] = {}
     for name, spec in zip(names, parsed):
         branch = Session(preset, stepper=parent.stepper.spawn(), report_interval=parent.report_interval,
-                         report_every=parent.report_every, snapshot_every=parent.snapshot_every)
+                         report_every=parent.report_every, snapshot_every=parent.snapshot_every, clock=parent.clock)
         branch.adopt(parent)
         branch.set_strategy(spec.strategy)
         for head, rate in spec.lr.items():

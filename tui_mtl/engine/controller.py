@@ -13,7 +13,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 from tui_mtl.engine.commands import Barrier, Command, Extend, Pause, Resume
 from tui_mtl.engine.state import State
@@ -23,7 +23,10 @@ IDLE_POLL = 0.1  # seconds a served loop waits for a command before looking at t
 
 
 class Controller:
-    def __init__(self, report_interval: float = 0.25, report_every: int | None = None):
+    def __init__(self, report_interval: float = 0.25, report_every: int | None = None,
+                 clock: Callable[[], float] = time.perf_counter):
+        """`clock`: seconds, for report timing and steps/s (a test's stepper may keep virtual time)."""
+        self.clock = clock
         self.report_interval = report_interval
         self.report_every = report_every
         self.state = State.FINISHED  # nothing to train until run() or Extend
@@ -36,7 +39,7 @@ class Controller:
         self._closed = False
         self._host: Controller | None = None  # a comparison that drives this session's steps
         self._dirty = False  # something changed that the next report must carry
-        self._last_report_time = time.perf_counter()
+        self._last_report_time = self.clock()
         self._last_report_step = 0
         self._rate_mark = (self._last_report_time, 0)  # where the steps/s of the next report count from
 
@@ -103,7 +106,8 @@ class Controller:
         return self.state is State.PAUSED
 
     def stop(self) -> None:
-        """Ask a running `run()`/`serve()` to return at the next step boundary (any thread)."""
+        """Ask a running `run()`/`serve()` to return at the next step boundary (any thread). After
+        `run()` the state is STOPPED; after `serve()` it is kept, so serving again goes on."""
         self._stop.set()
         self._commands.put((self, Barrier()))  # wakes a served loop waiting for commands
 
@@ -136,7 +140,7 @@ class Controller:
                 self.state = State.RUNNING if self.step_count < self.target else State.FINISHED
                 self._on_paused(False)
         elif isinstance(command, Extend):
-            self.target = max(self.target, self.step_count) + command.steps
+            self.target = self.step_count + command.steps
             if self.state in (State.FINISHED, State.STOPPED, State.FAILED):
                 self.state = State.RUNNING
         else:
@@ -172,7 +176,7 @@ class Controller:
         self._serving = serve
         if not self._closed:
             self._stop.clear()
-        self._last_report_time, self._last_report_step = time.perf_counter(), self.step_count
+        self._last_report_time, self._last_report_step = self.clock(), self.step_count
         self._rate_mark = (self._last_report_time, self.step_count)
         try:
             final = self._loop(serve)
@@ -191,7 +195,8 @@ class Controller:
             idle = self.state.idle or self.state in (State.STOPPED, State.FAILED)
             self._drain(block=idle and (serve or self.state is State.PAUSED))
             if self._stop.is_set():
-                self.state = State.STOPPED
+                if not serve:  # a served session keeps its state: served again, it goes on (a fork refused)
+                    self.state = State.STOPPED
                 return State.STOPPED
             if self.state is State.FAULTED and not serve:
                 return State.FAULTED
@@ -214,9 +219,9 @@ class Controller:
             return True
         if self.report_every is not None:
             return self.step_count - self._last_report_step >= self.report_every
-        return time.perf_counter() - self._last_report_time >= self.report_interval
+        return self.clock() - self._last_report_time >= self.report_interval
 
     def _mark_reported(self) -> None:
         self._dirty = False
-        self._last_report_time, self._last_report_step = time.perf_counter(), self.step_count
+        self._last_report_time, self._last_report_step = self.clock(), self.step_count
         self._rate_mark = (self._last_report_time, self.step_count)

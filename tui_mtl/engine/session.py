@@ -41,11 +41,11 @@ class Session(Controller):
                  report_every: int | None = None, seed: int | None = None, data: Any = None,
                  distribution: Any = None, mixed_precision: str = "off", loss_scaling: Any = None,
                  stepper: Stepper | None = None, snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
-                 snapshot_budget: int = DEFAULT_BUDGET):
+                 snapshot_budget: int = DEFAULT_BUDGET, clock: Callable[[], float] = time.perf_counter):
         """`distribution`: a tf.distribute strategy (e.g. from devices.make_distribution) or None;
         `mixed_precision`: "off", "bf16" or "fp16"; `loss_scaling`: a LossScaling (default: Keras'
         dynamic scaling under fp16); `stepper`: the TensorFlow side (default: a TFStepper)."""
-        super().__init__(report_interval, report_every)
+        super().__init__(report_interval, report_every, clock)
         if stepper is None:
             try:
                 check_fits(preset)
@@ -318,7 +318,7 @@ class Session(Controller):
         if self._serving and self.stepper.will_trace(diagnose) and not self._tracing:
             self._tracing = True  # tell the app before the seconds of compiling
             self._publish(self.state)
-        started = time.perf_counter()
+        started = self.clock()
         try:
             outcome = self.stepper.step(batch, diagnose)
         except StepFailure as err:
@@ -327,10 +327,11 @@ class Session(Controller):
             return self._set_fault(self._failed_fault(str(err)))
         self.step_count += 1
         self._tracing = False
-        if outcome.traced:  # compiling says nothing about speed: restart the rate's window
-            self._rate_mark = (time.perf_counter(), self.step_count)
+        if outcome.traced:  # compiling says nothing about speed: restart the rate's window and the timer
+            self._rate_mark = (self.clock(), self.step_count)
+            self._last_report_time = self._rate_mark[0]
         else:
-            self.train_seconds += time.perf_counter() - started
+            self.train_seconds += self.clock() - started
         fault = None
         if not outcome.applied:
             if outcome.overflow:
@@ -416,7 +417,7 @@ class Session(Controller):
 
     def make_report(self, state: State, *, fault: Fault | None = None) -> Report:
         """The report for now, recorded in the history (a comparison sends its branches' together)."""
-        now = time.perf_counter()
+        now = self.clock()
         previous = self.last_report
         means = self.stepper.take_train_means()
         carried = self._carried_train if self._carried_train is not None else (

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from tui_mtl.presets.layers import Strict
 from tui_mtl.strategies.catalog import Kind, Params, StrategyName, find_owner, parse_strategy
@@ -54,6 +54,12 @@ class StrategySpec(Strict):
             table[key] = value
             data[owners[0].kind.value] = table
         return data
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        parse_strategy(name)  # ValueError naming the choices, located at strategy.name
+        return name
 
     @model_validator(mode="after")
     def _check(self) -> "StrategySpec":

@@ -116,30 +116,74 @@ def cagrad_coefficients(G: tf.Tensor, c: float, iterations: int = 30) -> tf.Tens
     """CAGrad (Liu et al. 2021): coefficients a [K] with d = sum_i a_i g_i = (g0 + sqrt(phi)/|g_w| g_w) / (1+c^2).
 
     g0 is the mean gradient, phi = c^2 |g0|^2, and w on the simplex minimises
-    g_w . g0 + sqrt(phi) |g_w|; solved on the K x K Gram matrix by softmax-parametrised descent.
+    F(w) = g_w . g0 + sqrt(phi) |g_w| (the authors' inner problem, which they solve with SLSQP).
+    Exact up to MAX_EXACT_HEADS (`cagrad_weights_on_faces`), softmax-parametrised descent beyond.
     With c = 0 this is the mean gradient (every a_i = 1/K).
     """
     k = G.shape[0]
     mean = tf.fill([k], 1.0 / k)
-    if c == 0:
+    if c == 0 or k == 1:
         return mean
     gram = finite_gram(G)
-    b = tf.reduce_mean(gram, axis=1)  # G g0
-    phi = c * c * tf.reduce_mean(b)  # c^2 |g0|^2
-    sqrt_phi = tf.sqrt(phi + EPS)
-    logits = tf.zeros([k], G.dtype)
-    scale = tf.sqrt(tf.reduce_mean(tf.linalg.diag_part(gram)) + EPS)  # makes the step size unit-free
+    if k <= MAX_EXACT_HEADS:
+        w = cagrad_weights_on_faces(gram, c)
+    else:
+        w = _cagrad_descent(gram, c, iterations)
+    phi = c * c * tf.reduce_mean(gram)  # c^2 |g0|^2, since |g0|^2 = 1^T A 1 / K^2
+    gw_norm = tf.sqrt(tf.maximum(tf.tensordot(w, tf.linalg.matvec(gram, w), 1), 0.0) + EPS)
+    lam = tf.sqrt(phi + EPS) / gw_norm
+    return (mean + lam * w) / (1.0 + c * c)
+
+
+def cagrad_weights_on_faces(gram: tf.Tensor, c: float) -> tf.Tensor:
+    """The exact minimiser of F(w) = w.b + sqrt(phi) sqrt(w^T A w) on the simplex (A = G G^T, b = A 1/K).
+
+    On a face S with r = |G^T w| > 0, stationarity reads A_S w = (mu 1 - b_S) r / sqrt(phi). With
+    u = A_S^-1 1, v = A_S^-1 b_S and w_S = t (mu u - v): 1^T w = 1 gives t = 1 / (mu 1^T u - 1^T v), and
+    w^T A w = phi t^2 gives mu^2 1^T u - 2 mu 1^T v + b^T v = phi, a quadratic whose larger root keeps
+    t > 0. So every face has a closed form (one batched pair of K x K solves, in float64); F is convex,
+    and its minimiser is the feasible face point with the least F.
+    """
+    k = gram.shape[0]
+    a = tf.cast(gram, tf.float64)
+    scale = tf.maximum(tf.reduce_mean(tf.linalg.diag_part(a)), 1e-300)
+    a = a / scale + 1e-9 * tf.eye(k, dtype=tf.float64)  # unit-free; the ridge makes dependent gradients solvable
+    b = tf.reduce_mean(a, axis=1)
+    phi = (c * c) * tf.reduce_mean(a)
+    faces = tf.constant([[float((mask >> i) & 1) for i in range(k)] for mask in range(1, 2 ** k)], tf.float64)
+    systems = faces[:, :, None] * faces[:, None, :] * a + tf.linalg.diag(1.0 - faces)  # identity off the face
+    rhs = tf.stack([faces, faces * b], axis=2)  # [F, K, 2]: 1_S and b_S
+    solved = tf.linalg.solve(systems, rhs) * faces[:, :, None]
+    u, v = solved[..., 0], solved[..., 1]
+    alpha, beta = tf.reduce_sum(u, axis=1), tf.reduce_sum(v, axis=1)
+    gamma = tf.reduce_sum(v * b, axis=1)
+    disc = beta * beta - alpha * (gamma - phi)
+    mu = (beta + tf.sqrt(tf.maximum(disc, 0.0))) / alpha
+    t = 1.0 / (mu * alpha - beta)
+    w = t[:, None] * (mu[:, None] * u - v)
+    objective = tf.linalg.matvec(w, b) + tf.sqrt(phi) * tf.sqrt(tf.maximum(tf.einsum("fi,ij,fj->f", w, a, w), 0.0))
+    feasible = (disc > 0) & (t > 0) & tf.reduce_all(w >= -1e-9, axis=1) & tf.reduce_all(tf.math.is_finite(w), axis=1)
+    best = tf.argmin(tf.where(feasible, objective, tf.fill(tf.shape(objective), tf.constant(float("inf"), tf.float64))))
+    w = tf.maximum(tf.gather(w, best), 0.0)
+    w = tf.where(tf.reduce_any(feasible), w / tf.reduce_sum(w), tf.fill([k], tf.constant(1.0 / k, tf.float64)))
+    return tf.cast(w, gram.dtype)
+
+
+def _cagrad_descent(gram: tf.Tensor, c: float, iterations: int) -> tf.Tensor:
+    """Beyond MAX_EXACT_HEADS: softmax-parametrised descent on F (approximate: it cannot reach a face)."""
+    k = gram.shape[0]
+    b = tf.reduce_mean(gram, axis=1)
+    sqrt_phi = tf.sqrt(c * c * tf.reduce_mean(b) + EPS)
+    logits = tf.zeros([k], gram.dtype)
+    scale = tf.reduce_mean(tf.linalg.diag_part(gram)) + EPS  # makes the step size unit-free
     for _ in range(iterations):
         with tf.GradientTape() as tape:
             tape.watch(logits)
             w = tf.nn.softmax(logits)
             gw_norm = tf.sqrt(tf.tensordot(w, tf.linalg.matvec(gram, w), 1) + EPS)
-            objective = (tf.tensordot(w, b, 1) + sqrt_phi * gw_norm) / (scale * scale)
+            objective = (tf.tensordot(w, b, 1) + sqrt_phi * gw_norm) / scale
         logits = logits - 5.0 * tape.gradient(objective, logits)
-    w = tf.nn.softmax(logits)
-    gw_norm = tf.sqrt(tf.tensordot(w, tf.linalg.matvec(gram, w), 1) + EPS)
-    lam = sqrt_phi / gw_norm
-    return (mean + lam * w) / (1.0 + c * c)
+    return tf.nn.softmax(logits)
 
 
 def finite_gram(G: tf.Tensor) -> tf.Tensor:

@@ -38,6 +38,9 @@ class Action(str, Enum):
     QUIT = "quit"
 
 
+RATE_GROUP = Binding.Group("LR ×2 ÷2", compact=True)  # ] and [ share one footer label
+
+
 @dataclass(frozen=True)
 class Key:
     key: str  # Textual key name(s), comma separated
@@ -46,6 +49,7 @@ class Key:
     help: str  # one line for the help screen and the command palette
     shown: str  # how the key is written for people
     footer: bool = True
+    group: Binding.Group | None = None
 
 
 DASHBOARD_KEYS: tuple[Key, ...] = (
@@ -59,8 +63,10 @@ DASHBOARD_KEYS: tuple[Key, ...] = (
         "t", footer=False),
     Key("up,k", Action.CURSOR_UP, "Head ↑", "Select the head above", "↑ / k", footer=False),
     Key("down,j", Action.CURSOR_DOWN, "Head ↓", "Select the head below", "↓ / j", footer=False),
-    Key("right_square_bracket", Action.LR_UP, "LR×2", "Double the selected head's learning rate", "]"),
-    Key("left_square_bracket", Action.LR_DOWN, "LR÷2", "Halve the selected head's learning rate", "["),
+    Key("right_square_bracket", Action.LR_UP, "LR×2", "Double the selected head's learning rate", "]",
+        group=RATE_GROUP),
+    Key("left_square_bracket", Action.LR_DOWN, "LR÷2", "Halve the selected head's learning rate", "[",
+        group=RATE_GROUP),
     Key("e", Action.EDIT, "Edit", "Edit the selected head: learning rate, weight, loss scale", "e"),
     Key("z", Action.REWIND_SHOWN, "Rewind", "Rewind to the snapshot before the last change (again: further back)",
         "z"),
@@ -87,7 +93,7 @@ STRATEGY_KEY_COUNT = 9  # 1..9 pick one of the first nine strategies
 
 
 def dashboard_bindings() -> list[Binding]:
-    bindings = [Binding(k.key, k.action.value, k.label, show=k.footer) for k in DASHBOARD_KEYS
+    bindings = [Binding(k.key, k.action.value, k.label, show=k.footer, group=k.group) for k in DASHBOARD_KEYS
                 if k.action is not Action.QUIT]
     bindings += [Binding(str(i), f"pick_strategy({i - 1})", f"strategy {i}", show=False)
                  for i in range(1, STRATEGY_KEY_COUNT + 1)]

@@ -19,6 +19,7 @@ from tui_mtl.engine.state import State
 from tui_mtl.presets import Preset
 from tui_mtl.strategies.catalog import STRATEGY_NAMES, parse_strategy
 from tui_mtl.ui.widgets.head_table import TRUNK, CompareRow, HeadRow
+from tui_mtl.ui.widgets.loss_plot import PALETTE
 
 
 class Phase(Enum):
@@ -91,6 +92,7 @@ class Branches:
     current: str
     view: View = View.OVERLAY
     reports: dict[str, Report] = field(default_factory=dict)
+    colors: dict[str, tuple] = field(default_factory=dict)  # kept when a branch is dropped
 
     def select_next(self) -> str:
         self.current = self.names[(self.names.index(self.current) + 1) % len(self.names)]
@@ -184,7 +186,8 @@ class DashboardModel:
         self.pending.settle(report)
 
     def forked(self, names: list[str], fork_step: int) -> None:
-        self.branches = Branches(list(names), fork_step, names[0])
+        self.branches = Branches(list(names), fork_step, names[0],
+                                 colors={n: PALETTE[i % len(PALETTE)] for i, n in enumerate(names)})
         self.forking = False
         self.pending.clear()
         self.report = None
@@ -244,9 +247,8 @@ class DashboardModel:
             return f"Training failed: {self.failure}\nr: restart from fresh weights · q: quit"
         fault = self.report.fault if self.report is not None else None
         if fault is not None and self.state is State.FAULTED:
-            rewind = f"z: rewind to step {fault.rewind_step:,}" if fault.rewind_step is not None else "z: rewind"
-            return (f"{fault.summary}.\n{rewind} · e: edit the head · [ ]: rate · s/1-9: strategy · "
-                    f"space: resume · r: restart")
+            rewind = f"z rewind to step {fault.rewind_step:,}" if fault.rewind_step is not None else "z rewind"
+            return f"{fault.summary}.\n{rewind} · e edit · [ ] rate · s strategy · space resume · r restart"
         return None
 
     def space_action(self) -> SpaceAction:

@@ -42,6 +42,21 @@ def device_errors():
         raise StepFailure(f"{type(err).__name__}: {first}") from None
 
 
+def named_diagnostics(heads: list[str], tensors: dict) -> dict | None:
+    """The step's diagnostic tensors keyed by head (and head pair); None when any is not finite (a
+    head's own gradient overflowed under float16 on an applied step)."""
+    norms, shares = tensors["grad_norm"].numpy(), tensors["update_share"].numpy()
+    cosine = tensors["cosine"].numpy()
+    if not all(np.all(np.isfinite(v)) for v in (norms, shares, cosine)):
+        return None
+    return {
+        "grad_norm": {h: float(v) for h, v in zip(heads, norms)},
+        "update_share": {h: float(v) for h, v in zip(heads, shares)},
+        "cosine": {f"{a}~{b}": float(cosine[i, j]) for i, a in enumerate(heads) for j, b in enumerate(heads) if i < j},
+        "conflict_share": float(tensors["conflict_share"].numpy()),
+    }
+
+
 class TFStepper:
     def __init__(self, preset: Preset, *, base_dir: Path | None = None, seed: int | None = None, data: Any = None,
                  distribution: Any = None, mixed_precision: str = "off", loss_scaling: LossScaling | None = None):
@@ -210,22 +225,8 @@ class TFStepper:
             if bool(result.rescaled):  # a float16 overflow: the scale was halved, the next step goes on
                 return StepOutcome(False, overflow=True, traced=traced)
             return StepOutcome(False, losses=tuple(float(v) for v in result.losses.numpy()), traced=traced)
-        diagnostics = self._named_diagnostics(result.diagnostics) if diagnose else None
+        diagnostics = named_diagnostics(self.head_names, result.diagnostics) if diagnose else None
         return StepOutcome(True, diagnostics=diagnostics, traced=traced)
-
-    def _named_diagnostics(self, tensors: dict) -> dict | None:
-        heads = self.head_names
-        norms, shares = tensors["grad_norm"].numpy(), tensors["update_share"].numpy()
-        cosine = tensors["cosine"].numpy()
-        if not all(np.all(np.isfinite(v)) for v in (norms, shares, cosine)):
-            return None  # a head's own gradient overflowed (float16) on an applied step
-        return {
-            "grad_norm": {h: float(v) for h, v in zip(heads, norms)},
-            "update_share": {h: float(v) for h, v in zip(heads, shares)},
-            "cosine": {f"{a}~{b}": float(cosine[i, j]) for i, a in enumerate(heads)
-                       for j, b in enumerate(heads) if i < j},
-            "conflict_share": float(tensors["conflict_share"].numpy()),
-        }
 
     def take_train_means(self) -> dict[str, float] | None:
         count = float(self._loss_count.numpy())

@@ -34,7 +34,7 @@ from tui_mtl.ui.screens.dashboard_actions import DashboardActions
 from tui_mtl.ui.view_model import DashboardModel, Phase, SpaceAction, View
 from tui_mtl.ui.widgets.diagnostics import DiagnosticsPanel, latest_from_history
 from tui_mtl.ui.widgets.head_table import COLUMNS, TRUNK, HeadTable, columns_width, compare_columns
-from tui_mtl.ui.widgets.loss_plot import PALETTE, PARENT_COLOR, TRAIN_COLOR, VAL_COLOR, LossPlot, SeriesStyle
+from tui_mtl.ui.widgets.loss_plot import PARENT_COLOR, TRAIN_COLOR, VAL_COLOR, LossPlot, SeriesStyle
 from tui_mtl.ui.widgets.status import ErrorBanner, EventLine, ProgressPanel, StrategyBar, TitleBar
 from tui_mtl.ui.worker import TrainingWorker
 
@@ -304,17 +304,18 @@ class DashboardScreen(DashboardActions, Screen[None]):
         events.append(Event(branches.fork_step, "fork", "fork"))
         events += [e for e in self.session.history.markers() if e.kind != "fork"]
         before = SeriesStyle("before fork", PARENT_COLOR, legend=False)
-        colors = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(self.comparison.branches)}
+        colors = branches.colors
         for plot in self.head_plots():
             head = plot.head
             snapshot = {"before": before_history.snapshot(head)["train"]}
             styles = {"before": before}
-            if branches.view is View.OVERLAY:
-                for name in branches.names:
-                    branch = self.comparison.branches.get(name)
-                    if branch is not None:
-                        snapshot[name] = branch.history.snapshot(head)["train"]
-                        styles[name] = SeriesStyle(name, colors[name])
+            if branches.view is View.OVERLAY:  # the selected branch drawn last: on top where curves meet
+                shown = [n for n in branches.names if n in self.comparison.branches]
+                for name in shown:  # the legend in the branches' order
+                    styles[name] = SeriesStyle(name, colors[name])
+                for name in [n for n in shown if n != branches.current] + [branches.current]:
+                    if name in self.comparison.branches:
+                        snapshot[name] = self.comparison.branches[name].history.snapshot(head)["train"]
                 note = "overlay"
             else:
                 own = self.session.history.snapshot(head)

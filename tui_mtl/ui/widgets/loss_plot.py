@@ -15,6 +15,7 @@ from tui_mtl.ui.plotting import PlotData, place_labels, prepare, reduce, smooth_
 TRAIN_COLOR = (86, 182, 194)  # cyan
 VAL_COLOR = (229, 152, 75)  # orange
 MARKER_COLOR = (150, 150, 150)
+POINT = "+"  # validation points (the bullet • is ambiguous-width: some terminals draw it two cells wide)
 PARENT_COLOR = (120, 120, 120)  # the shared history before a fork
 # distinct colours for branches and per-head diagnostics (colour-blind friendly order)
 PALETTE = ((86, 182, 194), (229, 152, 75), (140, 200, 90), (210, 110, 200), (240, 220, 90), (120, 150, 240),
@@ -25,7 +26,7 @@ PALETTE = ((86, 182, 194), (229, 152, 75), (140, 200, 90), (210, 110, 200), (240
 class SeriesStyle:
     label: str
     color: tuple
-    kind: str = "line"  # "line" (braille) or "dots" (• while sparse)
+    kind: str = "line"  # "line" (braille) or "dots" (points: validation)
     legend: bool = True
 
 
@@ -33,13 +34,13 @@ DEFAULT_STYLES = {"train": SeriesStyle("train", TRAIN_COLOR), "val": SeriesStyle
 
 
 def legend_markup(styles: dict) -> str:
-    """'━ train  • val', each in its colour (a border subtitle)."""
+    """'━ train  + val', each in its colour (a border subtitle)."""
     parts = []
     for style in styles.values():
         if not style.legend:
             continue
         r, g, b = style.color
-        symbol = "•" if style.kind == "dots" else "━"
+        symbol = POINT if style.kind == "dots" else "━"
         parts.append(f"[rgb({r},{g},{b})]{symbol}[/] {escape(style.label)}")
     return "  ".join(parts)
 
@@ -143,14 +144,17 @@ class LossPlot(PlotextPlot):
         if data.empty:
             plt.title("waiting for the first reports…")
             return data
-        for key, (xs, ys) in data.series.items():
+        for key, (xs, ys) in data.series.items():  # in order: the caller puts the one to see best last
             if not len(xs):
                 continue
             style = self.series_styles.get(key) or SeriesStyle(key, PARENT_COLOR, legend=False)
-            sparse = style.kind == "dots" and len(xs) < width // 2
-            plt.plot(xs, ys, marker="•" if sparse else "braille", color=style.color)
+            if style.kind == "dots":  # points, not a line through them; "+" is narrow in every terminal
+                plt.scatter(xs, ys, marker=POINT, color=style.color)
+            else:
+                plt.plot(xs, ys, marker="braille", color=style.color)
         lo, hi = data.ylim
-        for step, label, row, right in place_labels(data.markers, data.xlim, width - 8):
+        rows = max(1, min(3, (self.size.height - 6) // 3))  # label rows that fit without overlapping
+        for step, label, row, right in place_labels(data.markers, data.xlim, width - 8, rows=rows):
             plt.vline(step, MARKER_COLOR)
             y = hi - row * (hi - lo) / max(self.size.height - 4, 4)
             if label:
