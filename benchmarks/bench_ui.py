@@ -142,7 +142,7 @@ def bench_speed(tmp: Path, steps: int, repeats: int = 3) -> dict:
     name = long_preset(tmp, steps)
     env = env_for(tmp)
     headless, ui, plot_updates = [], [], []
-    for i in range(repeats):
+    for _ in range(repeats):
         run = subprocess.run([sys.executable, "-c", HEADLESS, name], env=env, capture_output=True, text=True,
                              timeout=600)
         if run.returncode:

@@ -203,7 +203,7 @@ def test_runs_are_reproducible_for_a_seed_and_differ_for_another(tmp_path, tiny_
                                      "--quiet", "--seed", str(seed), "--metrics-out", str(out)],
                                     cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
              for name, (seed, out) in runs.items()}
-    for name, proc in procs.items():
+    for proc in procs.values():
         _out, err = proc.communicate(timeout=180)
         assert proc.returncode == 0, err
 
@@ -239,8 +239,10 @@ def test_runs_are_reproducible_for_a_seed_and_differ_for_another(tmp_path, tiny_
     (["run", "tiny.toml", "--weight", "colour=1"], ["unknown head 'colour'"]),
     (["run", "tiny.toml", "--strategy", "telepathy"], ["--strategy", "unknown strategy 'telepathy'", "summed"]),
     (["run", "tiny.toml", "--metrics-out", "x.txt"], ["--metrics-out x.txt", ".csv or .jsonl"]),
-    (["run", "tiny.toml", "--metrics-out", "tiny.toml/m.csv"], ["--metrics-out tiny.toml/m.csv", "tiny.toml is not a folder"]),
-    (["run", "tiny.toml", "--metrics-out", "tiny.toml/sub/m.csv"], ["--metrics-out tiny.toml/sub/m.csv", "Not a directory"]),
+    (["run", "tiny.toml", "--metrics-out", "tiny.toml/m.csv"],
+     ["--metrics-out tiny.toml/m.csv", "tiny.toml is not a folder"]),
+    (["run", "tiny.toml", "--metrics-out", "tiny.toml/sub/m.csv"],
+     ["--metrics-out tiny.toml/sub/m.csv", "Not a directory"]),
     (["run", "tiny.toml", "--steps", "0"], ["--steps", "positive"]),
     (["run", "tiny.toml", "--seed", "-1"], ["--seed", "-1"]),
     (["run", "bad.toml"], ["bad.toml: model.heads[0].learning_rate"]),
@@ -249,8 +251,8 @@ def test_runs_are_reproducible_for_a_seed_and_differ_for_another(tmp_path, tiny_
     (["no-such-preset"], ["unknown preset 'no-such-preset'"]),
 ], ids=["unknown-preset", "missing-file", "unknown-head", "malformed", "empty-value", "non-numeric", "zero",
         "negative", "zero-trunk", "nan", "inf", "negative-weight", "weight-unknown-head", "unknown-strategy",
-        "metrics-suffix", "metrics-under-file", "metrics-under-file-deep", "zero-steps", "negative-seed", "bad-preset", "ui-bad-preset", "ui-missing-file",
-        "ui-unknown-name"])
+        "metrics-suffix", "metrics-under-file", "metrics-under-file-deep", "zero-steps", "negative-seed", "bad-preset",
+        "ui-bad-preset", "ui-missing-file", "ui-unknown-name"])
 def test_bad_input_exits_2_with_one_line(tmp_path, tiny_file, args, expected):
     bad = tmp_path / "bad.toml"
     bad.write_text(tiny_file.read_text().replace("learning_rate = 0.01", "learning_rate = 0.0", 1))

@@ -70,7 +70,8 @@ def test_csv_images_are_decoded_by_tf_data_in_batches_of_fixed_shape(tmp_path):
         for j in range(len(x)):
             # a constant 10x12 image resized to 8x8 is still constant: its value names the CSV row
             i = int(round(x[j].mean() * 255 / 10)) - 1
-            np.testing.assert_allclose(x[j], row_value(i), atol=1.5 / 255 if i == 3 else 1e-4)  # 3: JPEG; 5: RGB -> gray
+            # 3: JPEG; 5: RGB -> gray
+            np.testing.assert_allclose(x[j], row_value(i), atol=1.5 / 255 if i == 3 else 1e-4)
             assert y["shape"].numpy()[j] == i % 3
             assert y["size"].numpy()[j, 0] == pytest.approx(i / 4)
             assert y["bright"].numpy()[j, 0] == i % 2

@@ -214,7 +214,6 @@ def test_a_format_1_checkpoint_from_the_previous_version_loads_and_continues_exa
 def test_resume_without_steps_goes_to_the_runs_own_target(tmp_path):
     """A run stopped at 12 of 30 resumes to 30 (it used to train the preset's steps again)."""
     import signal
-    import time
 
     preset_file = tmp_path / "tiny.toml"
     preset_file.write_text(tiny_preset(training={"steps": 100000}).to_toml())

@@ -142,10 +142,12 @@ def test_commands_from_another_thread_apply_at_step_boundaries(tiny):
     worker = threading.Thread(target=session.run, args=(100000,))
     worker.start()
     try:
-        time.sleep(0.3)
+        assert wait_for(lambda: session.step_count > 20)
         session.set_lr("size", 0.0005)
         session.set_strategy("grouped")
-        time.sleep(0.3)
+        assert session.flush(10)  # applied by the training thread at a step boundary
+        step = session.step_count
+        assert wait_for(lambda: session.step_count > step + 20)
         session.pause()
         assert wait_for(lambda: reports and reports[-1].state is State.PAUSED, 5)
         paused_at = session.step_count
@@ -161,7 +163,7 @@ def test_commands_from_another_thread_apply_at_step_boundaries(tiny):
     assert not worker.is_alive()
     assert reports[-1].state is State.STOPPED
     kinds = [e.kind for e in session.events]
-    assert kinds == ["lr", "strategy", "pause", "weight", "resume"]
+    assert kinds == ["lr", "strategy", "pause", "weight", "resume"], session.events
     lr_event = session.events[0]
     after = [r for r in reports if r.step >= lr_event.step and r.state == "running"]
     assert after and after[-1].learning_rates["size"] == 0.0005

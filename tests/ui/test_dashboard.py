@@ -253,7 +253,7 @@ async def test_divergence_blames_the_change_rewind_undoes_it_and_space_resumes_t
             await wait_until(lambda: app.screen is dash, what="edit applied")
         await wait_until(lambda: dash.model.state is State.FAULTED, what="the fault", timeout=30)
         text = banner(app)
-        assert "non-finite" in text and "after trunk lr=1e+09" in text and "z: rewind to step" in text
+        assert "non-finite" in text and "after trunk lr=1e+09" in text and "z rewind to step" in text
         assert "Traceback" not in text
         await wait_until(lambda: "Rewind" in footer_labels(app) and "Resume" in footer_labels(app), what="footer")
         fault = dash.model.report.fault

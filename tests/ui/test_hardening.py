@@ -42,7 +42,8 @@ async def test_resizing_to_tiny_sizes_and_back_never_breaks_the_dashboard():
                 await pilot.resize_terminal(*size)
                 await asyncio.sleep(0.01)
                 small = size[0] < 80 or size[1] < 24
-                await wait_until(lambda: isinstance(app.screen, TooSmallScreen) == small, what=f"screen at {size}")
+                await wait_until(lambda small=small: isinstance(app.screen, TooSmallScreen) == small,
+                                 what=f"screen at {size}")
         await wait_until(lambda: app.screen is dash, what="dashboard back")
         step = dash.comparison.step_count
         await wait_until(lambda: dash.comparison.step_count > step + 10, what="still training")

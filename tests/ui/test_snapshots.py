@@ -163,7 +163,8 @@ def fixed_picker_presets(monkeypatch):
     FIXED_PRESETS.mkdir(parents=True)
     shutil.copy(shipped_presets_dir() / "quickstart.toml", FIXED_PRESETS / "quickstart.toml")
     (FIXED_PRESETS / "broken.toml").write_text('name = "broken"\n[model]\ninput_shape = [16, 16, 1]\n')
-    entries = [PresetFile("shipped", FIXED_PRESETS / "quickstart.toml"), PresetFile("user", FIXED_PRESETS / "broken.toml")]
+    entries = [PresetFile("shipped", FIXED_PRESETS / "quickstart.toml"),
+               PresetFile("user", FIXED_PRESETS / "broken.toml")]
     monkeypatch.setattr("tui_mtl.ui.screens.picker.preset_files", lambda: entries)
     yield
     shutil.rmtree(FIXED_PRESETS, ignore_errors=True)

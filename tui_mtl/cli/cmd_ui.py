@@ -18,7 +18,8 @@ def parser() -> argparse.ArgumentParser:
         description="Train multi-head Keras networks live in the terminal. "
                     f"Subcommands: {', '.join(SUBCOMMANDS)} (tui-mtl SUBCOMMAND --help).")
     p.add_argument("preset", nargs="?", help="preset name or .toml path (default: open the picker)")
-    p.add_argument("--fps", type=cli_args.positive_int, default=30, help="cap on screen refreshes per second (default 30)")
+    p.add_argument("--fps", type=cli_args.positive_int, default=30,
+                   help="cap on screen refreshes per second (default 30)")
     cli_args.add_runs_dir(p)
     p.add_argument("--version", action="store_true", help="print the version and exit")
     cli_args.add_device_options(p)

@@ -17,7 +17,8 @@ def _layout(rows: list[tuple[str, ...]]) -> str:
 def summary_table(session, validation: tuple[dict, dict]) -> str:
     report = session.last_report
     val_loss, val_metric = validation
-    rows = [("head", "loss", "weight", "lr", "train loss", "best train", "val loss", "val metric")]
+    rows: list[tuple[str, ...]] = [("head", "loss", "weight", "lr", "train loss", "best train", "val loss",
+                                    "val metric")]
     for head in session.preset.model.heads:
         name = head.name
         rows.append((name, head.loss, fmt(session.weights[name]), fmt(session.learning_rates[name]),
@@ -40,7 +41,7 @@ def comparison_table(comparison, results: dict) -> str:
     branches = comparison.branches
     diverged = set(comparison.diverged)
     first = next(iter(branches.values()))
-    rows = [("head", "branch", "train loss", "best train", "val loss", "val metric", "best val")]
+    rows: list[tuple[str, ...]] = [("head", "branch", "train loss", "best train", "val loss", "val metric", "best val")]
     for head in first.preset.model.heads:
         best = best_branch(results, head.name, diverged)
         for name, branch in branches.items():

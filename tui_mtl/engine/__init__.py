@@ -8,5 +8,5 @@ from tui_mtl.engine.session import TRUNK, Session
 from tui_mtl.engine.state import State
 from tui_mtl.engine.stepper import DeviceMemoryError, StepFailure, Stepper, StepperState
 
-__all__ = ["BranchSpec", "Comparison", "DeviceMemoryError", "Event", "EventKind", "Fault", "FaultKind", "Report", "Session",
-           "State", "StepFailure", "Stepper", "StepperState", "TRUNK", "fork"]
+__all__ = ["BranchSpec", "Comparison", "DeviceMemoryError", "Event", "EventKind", "Fault", "FaultKind", "Report",
+           "Session", "State", "StepFailure", "Stepper", "StepperState", "TRUNK", "fork"]

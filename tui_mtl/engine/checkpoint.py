@@ -72,7 +72,8 @@ def save(session, path: str | Path) -> Path:
     meta = describe(session, state)
     arrays = {f"v{i:05d}": np.asarray(value) for i, value in enumerate(state.arrays.values())}
     buffer = io.BytesIO()
-    np.savez(buffer, meta=np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8), **arrays)
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy's stub types the first keyword as allow_pickle
     atomic_write_bytes(path, buffer.getvalue())
     return path
 

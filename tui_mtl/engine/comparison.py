@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from tui_mtl.engine.commands import Command, DropBranch, Rewind
 from tui_mtl.engine.controller import Controller
-from tui_mtl.engine.reports import EventKind, Fault, Report
+from tui_mtl.engine.reports import Fault, Report
 from tui_mtl.engine.session import Session
 from tui_mtl.engine.state import State
 from tui_mtl.errors import CommandError
@@ -67,16 +67,12 @@ class Comparison(Controller):
         self.diverged: dict[str, Fault] = {}  # branches that stopped: their fault
         self.snapshot_every = snapshot_every
         self._next_batch = next_batch
-        self._step = fork_step
+        self.step_count = fork_step
         self._subscribers: list[Callable[[dict], None]] = []
         self._fault: Fault | None = None
         for branch in branches.values():
             branch.hosted_by(self)
         self._last_report_step = fork_step
-
-    @property
-    def step_count(self) -> int:
-        return self._step
 
     def branch(self, name: str) -> Session:
         if name not in self.branches:
@@ -126,10 +122,11 @@ class Comparison(Controller):
     def _rewind(self) -> None:
         """Every branch back to its snapshot at the newest step they all hold, before the fault (or now)."""
         at_most = min((f.rewind_step for f in self.diverged.values() if f.rewind_step is not None), default=None)
-        before = self._step + 1 if at_most is not None else self._step
+        before = self.step_count + 1 if at_most is not None else self.step_count
         common = None
         for branch in self.branches.values():
-            steps = {s.step for s in branch.snapshots.entries if s.step < before and (at_most is None or s.step <= at_most)}
+            steps = {s.step for s in branch.snapshots.entries
+                     if s.step < before and (at_most is None or s.step <= at_most)}
             common = steps if common is None else common & steps
         if not common:
             return
@@ -137,7 +134,7 @@ class Comparison(Controller):
         for branch in self.branches.values():
             snapshot = next(s for s in branch.snapshots.entries if s.step == step)
             branch.restore_snapshot(snapshot, note=True)
-        self._step = step
+        self.step_count = step
         self.diverged.clear()
         self._fault = None
         if self.state in (State.FAULTED, State.FINISHED):
@@ -159,8 +156,8 @@ class Comparison(Controller):
             fault = branch.step_on(batch)
             if fault is not None:
                 new[name] = fault
-        self._step += 1
-        if self.snapshot_every and self._step % self.snapshot_every == 0:
+        self.step_count += 1
+        if self.snapshot_every and self.step_count % self.snapshot_every == 0:
             self.snapshot_all(f"every {self.snapshot_every} steps")
         if not new:
             return
@@ -189,10 +186,10 @@ class Comparison(Controller):
     def _fault_for(self, state: State) -> Fault | None:
         return self._fault if state is State.FAULTED else None
 
-    def run(self, steps: int) -> dict[str, Report]:  # type: ignore[override]
+    def run(self, steps: int) -> dict[str, Report]:
         """Train every branch `steps` steps in lockstep on shared batches; return the last reports."""
         for branch in self.branches.values():
-            branch.target = self._step + int(steps)
+            branch.target = self.step_count + int(steps)
         return super().run(steps)
 
     def _apply_control(self, command: Command) -> bool:

@@ -5,12 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
-from typing import Mapping
+from typing import Mapping, overload
 
 from tui_mtl.engine.state import State
 
 
+@overload
+def frozen(mapping: Mapping) -> Mapping: ...
+@overload
+def frozen(mapping: None) -> None: ...
 def frozen(mapping: Mapping | None) -> Mapping | None:
+    """A read-only copy (reports are immutable and cross threads)."""
     return None if mapping is None else MappingProxyType(dict(mapping))
 
 

@@ -10,7 +10,7 @@ boundary. Reports go to subscribers from the training thread.
 
 from __future__ import annotations
 
-import math
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -19,16 +19,18 @@ from tui_mtl.engine.commands import (Command, Reset, Rewind, SaveCheckpoint, Set
                                      SetStrategy, SetWeight)
 from tui_mtl.engine.controller import Controller
 from tui_mtl.engine.history import History
-from tui_mtl.engine.reports import Event, EventKind, Fault, FaultKind, Report, frozen
-from tui_mtl.engine.snapshots import DEFAULT_BUDGET, Settings, Snapshot, SnapshotRing
+from tui_mtl.engine.faults import Change, blame, failed_fault, nonfinite_fault
+from tui_mtl.engine.reports import Event, EventKind, Fault, Report, frozen
+from tui_mtl.engine.settings import TRUNK, Settings, preset_with
+from tui_mtl.engine.rewind import Rewinding
+from tui_mtl.engine.snapshots import DEFAULT_BUDGET, SnapshotRing
 from tui_mtl.engine.state import State
 from tui_mtl.engine.stepper import StepFailure, Stepper, StepperState
 from tui_mtl.errors import CommandError, PresetError, TuiMtlError
 from tui_mtl.presets import Preset, check_fits
 from tui_mtl.presets.numbers import parse_non_negative, parse_positive
-from tui_mtl.strategies.catalog import canonical_name, parse_strategy
+from tui_mtl.strategies.catalog import canonical_name
 
-TRUNK = "trunk"
 DEFAULT_SNAPSHOT_EVERY = 250  # steps between periodic rewind snapshots (and one before every change)
 
 
@@ -36,7 +38,7 @@ def _fmt(value: float) -> str:
     return f"{value:.3g}"
 
 
-class Session(Controller):
+class Session(Rewinding, Controller):
     def __init__(self, preset: Preset, *, base_dir: Path | None = None, report_interval: float = 0.25,
                  report_every: int | None = None, seed: int | None = None, data: Any = None,
                  distribution: Any = None, mixed_precision: str = "off", loss_scaling: Any = None,
@@ -55,14 +57,12 @@ class Session(Controller):
 
             stepper = TFStepper(preset, base_dir=base_dir, seed=seed, data=data, distribution=distribution,
                                 mixed_precision=mixed_precision, loss_scaling=loss_scaling)
-        self.stepper = stepper
+        self.stepper: Stepper = stepper
         self.preset = preset
         self.head_names = list(preset.model.head_names)
-        self.strategy = canonical_name(preset.strategy.name)
-        heads = preset.model.heads
-        self.learning_rates = {TRUNK: preset.training.trunk_learning_rate, **{h.name: h.learning_rate for h in heads}}
-        self.weights = {h.name: h.weight for h in heads}
-        self.loss_scales = {h.name: h.loss_scale for h in heads}
+        # one immutable value, replaced (never changed in place) by the training thread: any thread
+        # may read it whole
+        self._settings = Settings.of(preset)
         stepper.use_strategy(self.strategy)
         self.diagnostics_every = preset.training.diagnostics_every
         self.snapshot_every = snapshot_every
@@ -79,9 +79,33 @@ class Session(Controller):
         self._pending_diag: Any = None
         self._fault: Fault | None = None
         self._failure: str | None = None
-        self._last_change: tuple[int, str] | None = None  # (step, "x lr=1e+09"): what a fault blames
+        self._last_change: Change | None = None  # what a fault would blame
         self._carried_train: dict | None = None  # train losses to show after a rewind, until steps run
         self._tracing = False
+
+    # --- the settings in force (a copy: read from any thread) ------------------------------
+
+    def settings(self) -> Settings:
+        return self._settings
+
+    @property
+    def strategy(self) -> str:
+        return self._settings.strategy
+
+    @property
+    def learning_rates(self) -> dict[str, float]:
+        return dict(self._settings.learning_rates)
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return dict(self._settings.weights)
+
+    @property
+    def loss_scales(self) -> dict[str, float]:
+        return dict(self._settings.loss_scales)
+
+    def _set(self, **changes: Any) -> None:
+        self._settings = dataclasses.replace(self._settings, **changes)
 
     # --- what the stepper holds ------------------------------------------------------------
 
@@ -162,11 +186,12 @@ class Session(Controller):
 
     def _changed(self, what: str) -> None:
         """Before a user change: snapshot (so it can be undone), remember it (so a fault can blame it)."""
-        if self._host is not None:
-            self._host.snapshot_all(f"before {what}")
+        host: Any = self._host  # a Comparison: every branch is snapshot at this step
+        if host is not None:
+            host.snapshot_all(f"before {what}")
         else:
             self.snapshot(f"before {what}", before_change=True)
-        self._last_change = (self.step_count, what)
+        self._last_change = Change(self.step_count, what)
 
     def _apply(self, command: Command) -> None:
         if isinstance(command, SetStrategy):
@@ -174,21 +199,21 @@ class Session(Controller):
                 self._changed(f"strategy {command.name}")
                 self.stepper.use_strategy(command.name)
                 self.stepper.set_learning_rates(self.learning_rates)
-                self.strategy = command.name
+                self._set(strategy=command.name)
                 self._note(EventKind.STRATEGY, command.name)
         elif isinstance(command, SetLearningRate):
             self._changed(f"{command.head} lr={_fmt(command.rate)}")
-            self.learning_rates[command.head] = command.rate
+            self._set(learning_rates={**self._settings.learning_rates, command.head: command.rate})
             self.stepper.set_learning_rates(self.learning_rates)
             self._note(EventKind.LR, f"{command.head} lr={_fmt(command.rate)}")
         elif isinstance(command, SetWeight):
             self._changed(f"{command.head} weight={_fmt(command.weight)}")
-            self.weights[command.head] = command.weight
+            self._set(weights={**self._settings.weights, command.head: command.weight})
             self.stepper.set_weights(self.weights)
             self._note(EventKind.WEIGHT, f"{command.head} w={_fmt(command.weight)}")
         elif isinstance(command, SetLossScale):
             self._changed(f"{command.head} loss scale={_fmt(command.scale)}")
-            self.loss_scales[command.head] = command.scale
+            self._set(loss_scales={**self._settings.loss_scales, command.head: command.scale})
             self.stepper.set_loss_scales(self.loss_scales)
             self._note(EventKind.SCALE, f"{command.head} scale={_fmt(command.scale)}")
         elif isinstance(command, Reset):
@@ -242,67 +267,6 @@ class Session(Controller):
         if command.on_done:
             command.on_done(command.path, None)
 
-    # --- snapshots and rewind ----------------------------------------------------------------
-
-    def settings(self) -> Settings:
-        return Settings(self.strategy, dict(self.learning_rates), dict(self.weights), dict(self.loss_scales))
-
-    def snapshot(self, reason: str, before_change: bool = False) -> None:
-        """Keep the state now in the rewind ring (in the training thread, at a step boundary)."""
-        if self.snapshots.has_step(self.step_count) and not before_change:
-            return
-        state = None if self.snapshots.has_step(self.step_count) else self.stepper.capture()
-        if state is None:  # same step: the ring keeps the older one and learns it preceded a change
-            held = next(s for s in self.snapshots.entries if s.step == self.step_count)
-            state = held.state
-        train_loss = dict(self.last_report.train_loss) if self.last_report is not None else None
-        self.snapshots.add(Snapshot(self.step_count, reason, state, self.settings(), before_change,
-                                    len(self.events), train_loss))
-
-    def rewind_target(self) -> Snapshot | None:
-        """Where `rewind` goes: before the change a fault blames (or the latest change), else the
-        newest snapshot before now; pressed again, further back."""
-        at_most = None
-        if self._fault is not None and self._fault.rewind_step is not None:
-            at_most = self._fault.rewind_step
-        elif self._last_change is not None:
-            at_most = self._last_change[0]
-        if at_most is not None:
-            return self.snapshots.newest(before=self.step_count + 1, at_most=at_most)
-        return self.snapshots.newest(before=self.step_count)
-
-    def _rewind(self) -> None:
-        snapshot = self.rewind_target()
-        if snapshot is None:
-            self._note(EventKind.REWIND, "nothing to rewind to")
-            return
-        self.restore_snapshot(snapshot, note=True)
-        if self.state in (State.FAULTED, State.FINISHED):
-            self.state = State.PAUSED  # look, then resume
-
-    def restore_snapshot(self, snapshot: Snapshot, *, note: bool = False) -> None:
-        """Back to `snapshot`: its state and settings; the history and later snapshots are cut there.
-        The batch stream goes on (new batches), so nothing is replayed."""
-        self.stepper.restore(snapshot.state, stream=False)
-        settings = snapshot.settings
-        self.strategy = settings.strategy
-        self.learning_rates, self.weights = dict(settings.learning_rates), dict(settings.weights)
-        self.loss_scales = dict(settings.loss_scales)
-        self.stepper.use_strategy(self.strategy)
-        self._push_settings()
-        self.step_count = snapshot.step
-        undone = self.events[snapshot.events:]  # what happened since, at this step or later
-        self.events = self.events[:snapshot.events]
-        self.history.truncate_after(snapshot.step, undone=undone)
-        self.snapshots.drop_after(snapshot.step)
-        self.stepper.take_train_means()  # losses of the abandoned steps are not reported
-        self._carried_train = dict(snapshot.train_loss) if snapshot.train_loss else None
-        self._pending_val = self._pending_diag = None
-        self._fault = None
-        self._last_change = None
-        if note:
-            self._note(EventKind.REWIND, f"rewound to step {snapshot.step:,} ({snapshot.reason})")
-
     # --- training ------------------------------------------------------------------------------
 
     def _train_one(self) -> None:
@@ -354,31 +318,15 @@ class Session(Controller):
         self._note(EventKind.NONFINITE, f"not applied: {fault.kind}{where}")
         return fault
 
-    def _blame(self) -> tuple[str | None, int | None, str]:
-        """(the change blamed, where rewind goes, a phrase) for a fault at this step."""
-        if self._last_change is None:
-            target = self.snapshots.newest(before=self.step_count)
-            return None, None if target is None else target.step, ""
-        step, what = self._last_change
-        ago = self.step_count - step
-        phrase = f", {ago:,} step{'s' if ago != 1 else ''} after {what} (at step {step:,})"
-        return f"{what} at step {step:,}", step, phrase
+    def _why(self) -> Any:
+        newest = self.snapshots.newest(before=self.step_count)
+        return blame(self.step_count, self._last_change, None if newest is None else newest.step)
 
     def _nonfinite_fault(self, losses: tuple) -> Fault:
-        bad = tuple(h for h, v in zip(self.head_names, losses) if not math.isfinite(float(v)))
-        blamed, rewind_step, phrase = self._blame()
-        what = f"non-finite loss in {', '.join(bad)}" if bad else "a non-finite gradient"
-        advice = ("Rewind to before that change, or change it, then resume." if blamed else
-                  "Rewind, or lower a learning rate, then resume.")
-        summary = f"step {self.step_count:,}: {what}{phrase}; the step was not applied"
-        kind = FaultKind.LOSS if bad else FaultKind.GRADIENT
-        return Fault(kind, self.step_count, summary, advice, bad, blamed, rewind_step)
+        return nonfinite_fault(self.step_count, self.head_names, losses, self._why())
 
     def _failed_fault(self, error: str) -> Fault:
-        blamed, rewind_step, phrase = self._blame()
-        summary = f"step {self.step_count:,}: the {self.strategy} step failed{phrase} ({error}); nothing was applied"
-        return Fault(FaultKind.FAILED, self.step_count, summary, "Rewind, or pick another strategy, then resume.",
-                     (), blamed, rewind_step)
+        return failed_fault(self.step_count, self.strategy, error, self._why())
 
     # --- loops ---------------------------------------------------------------------------------
 
@@ -481,8 +429,7 @@ class Session(Controller):
                          state: StepperState, target: int | None = None) -> None:
         """Load a checkpoint's contents (`tui_mtl.engine.checkpoint.load`)."""
         self.stepper.restore(state)
-        self.strategy = canonical_name(strategy)
-        self.learning_rates, self.weights, self.loss_scales = dict(learning_rates), dict(weights), dict(loss_scales)
+        self._settings = Settings(canonical_name(strategy), dict(learning_rates), dict(weights), dict(loss_scales))
         self.stepper.use_strategy(self.strategy)
         self._push_settings()
         self.step_count = step
@@ -513,23 +460,4 @@ class Session(Controller):
     def current_preset(self, name: str | None = None, description: str | None = None) -> Preset:
         """The preset that reproduces what is in force now: strategy (and its parameters), rates,
         weights, scales."""
-        heads = []
-        for head in self.preset.model.model_dump(mode="json")["heads"]:
-            head.update(learning_rate=self.learning_rates[head["name"]], weight=self.weights[head["name"]],
-                        loss_scale=self.loss_scales[head["name"]])
-            heads.append(head)
-        kept = self.preset.strategy.component_params()
-        strategy: dict[str, Any] = {"name": self.strategy}
-        for kind, component in parse_strategy(self.strategy).components().items():
-            params = kept.get(component.name)
-            if params is not None and params.model_dump(exclude_defaults=True):
-                strategy[kind.value] = params.model_dump(exclude_defaults=True)
-        changes: dict[str, Any] = {"model": {"heads": heads},
-                                   "training": {"trunk_learning_rate": self.learning_rates[TRUNK]},
-                                   "strategy": strategy}
-        if name is not None:
-            changes["name"] = name
-        if description is not None:
-            changes["description"] = description
-        return self.preset.with_changes(**changes)
-
+        return preset_with(self.preset, self._settings, name, description)

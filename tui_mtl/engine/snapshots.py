@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
+from tui_mtl.engine.settings import Settings
 from tui_mtl.engine.stepper import StepperState
 
 DEFAULT_BUDGET = 256 * 2**20
@@ -18,21 +19,11 @@ DEFAULT_ENTRIES = 8
 
 
 @dataclass(frozen=True)
-class Settings:
-    """What the user controls, as it was when the snapshot was taken."""
-
-    strategy: str
-    learning_rates: Mapping[str, float]
-    weights: Mapping[str, float]
-    loss_scales: Mapping[str, float]
-
-
-@dataclass(frozen=True)
 class Snapshot:
     step: int
     reason: str  # "every N steps" or "before x lr=1e+09"
     state: StepperState
-    settings: Settings
+    settings: Settings  # as they were when the snapshot was taken
     before_change: bool = False
     events: int = 0  # how many events the session had noted: later ones (same step, after it) are undone
     train_loss: Mapping[str, float] | None = None  # the last reported train loss, shown again after a rewind

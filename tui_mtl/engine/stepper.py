@@ -50,9 +50,14 @@ class StepperState:
 class Stepper(Protocol):
     head_names: list[str]
     mixed_precision: str
-    replicas: int
-    trace_counts: Mapping[str, int]  # strategy -> traces so far
     batches_drawn: int
+
+    @property
+    def replicas(self) -> int: ...
+
+    @property
+    def trace_counts(self) -> Mapping[str, int]:
+        """strategy -> traces so far"""
 
     def use_strategy(self, name: str) -> None:
         """Make `name` (canonical) the strategy steps run under; builds it on first use."""

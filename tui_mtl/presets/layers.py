@@ -24,6 +24,7 @@ class LayerShapeError(ValueError):
 
 
 class _Layer(Strict):
+    type: str  # each layer narrows it to its Literal (the discriminator)
     spatial: ClassVar[bool] = False  # needs an image (height, width, channels)
 
     def output_shape(self, shape: Shape) -> Shape:
@@ -34,7 +35,7 @@ class _Layer(Strict):
 
     def short(self) -> str:
         """A few characters for the picker's summary."""
-        return str(getattr(self, "type")).replace("_", "")
+        return self.type.replace("_", "")
 
     def build(self, name: str) -> Any:
         raise NotImplementedError
@@ -93,7 +94,7 @@ class _Pool(_Layer):
         return (shape[0] // self.pool_size, shape[1] // self.pool_size, shape[2])
 
     def short(self):
-        return f"{str(getattr(self, 'type')).split('_')[0]}pool{self.pool_size}"
+        return f"{self.type.split('_')[0]}pool{self.pool_size}"
 
 
 class MaxPool(_Pool):

@@ -117,7 +117,8 @@ class RunRecorder:
         train, validation = self._writers["train"], self._writers["validation"]
         scalars = {f"loss/{head}": value for head, value in report.train_loss.items()}
         scalars.update({f"learning_rate/{head}": value for head, value in report.learning_rates.items()})
-        scalars.update({f"weight/{head}": value for head, value in (report.effective_weights or report.weights).items()})
+        weights = report.effective_weights or report.weights
+        scalars.update({f"weight/{head}": value for head, value in weights.items()})
         if report.total_loss is not None:
             scalars["total_loss"] = report.total_loss
         scalars["steps_per_sec"] = report.steps_per_sec

@@ -155,3 +155,8 @@ class Layout(Component):
 
     def head_variables(self, head: str) -> tuple:
         return (*self.ctx.net.trunk_variables, *self.ctx.net.head_variables[head])
+
+    def apply(self, rows: list, heads: list, variant: int, measure: bool) -> Any:
+        """Move the variables: `rows` are the trunk contributions (per head, or one summed row), `heads`
+        each head's own gradients; returns each optimizer's measured trunk step [K, P] when `measure`."""
+        raise NotImplementedError

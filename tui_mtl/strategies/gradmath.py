@@ -209,6 +209,7 @@ def diagnostics(G: tf.Tensor, direction: tf.Tensor | None = None, parts: tf.Tens
     conflicts = tf.reduce_sum(upper * tf.cast(cosine < 0.0, tf.float32))
     conflict_share = conflicts / tf.maximum(pairs, 1.0)
     if parts is None:
+        assert direction is not None, "give the direction, or the measured parts"
         parts, step = G, direction
     else:
         step = tf.reduce_sum(parts, axis=0)

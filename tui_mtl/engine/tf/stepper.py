@@ -71,14 +71,14 @@ class TFStepper:
             loss_scaling = LossScaling()
         self.loss_scaling = loss_scaling
         self.seed = preset.data.seed if seed is None else seed
-        self.trace_counts: dict[str, int] = {}
+        self.trace_counts: dict[str, int] = {}  # strategy -> traces so far
         self.batches_drawn = 0
         self._strategies: dict[str, Strategy] = {}  # canonical name -> Strategy, in build order
         self._steps: dict[str, Any] = {}
         self._traced: set[tuple] = set()
         self._planned: int | None = None  # the variant the next step runs (alternating's head)
         self._iterator = None  # created on the first own step: a comparison's branch never needs one
-        self._eval_fn = None
+        self._eval_fn: Any = None
         self._params = ComponentParams(preset.strategy.component_params())
         self._rates = {"trunk": preset.training.trunk_learning_rate,
                        **{h.name: h.learning_rate for h in preset.model.heads}}
@@ -102,7 +102,7 @@ class TFStepper:
                               f"{self.replicas} devices; use a multiple of {self.replicas}")
         self.net = build_model(preset.model, seed=self.seed, mixed_precision=self.mixed_precision)
         self.model = self.net.model
-        self.data = data if data is not None else build_data(preset, self._base_dir)
+        self.data: Any = data if data is not None else build_data(preset, self._base_dir)
         heads = preset.model.heads
         self._weights = tf.Variable([h.weight for h in heads], dtype=tf.float32, trainable=False, name="loss_weights")
         self._scales = tf.Variable([h.loss_scale for h in heads], dtype=tf.float32, trainable=False,
@@ -260,7 +260,8 @@ class TFStepper:
             self._eval_fn = self._make_eval_fn()
         for metric in self._metrics.values():
             metric.reset_state()
-        total, batches = None, 0
+        total: Any = None
+        batches = 0
         with device_errors():
             for x, y in self.data.validation:
                 losses = self._eval_fn(x, y)

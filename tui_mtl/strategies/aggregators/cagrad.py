@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from tui_mtl.strategies import gradmath
 from tui_mtl.strategies.base import Aggregator
+from tui_mtl.strategies.catalog import CAGradParams
 
 
 class CAGrad(Aggregator):
+    params: CAGradParams
+
     def contributions(self, G):
         coefficients = gradmath.cagrad_coefficients(G, float(self.params.c))
         return float(G.shape[0]) * coefficients[:, None] * G

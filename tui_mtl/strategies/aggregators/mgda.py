@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from tui_mtl.strategies import gradmath
 from tui_mtl.strategies.base import Aggregator
+from tui_mtl.strategies.catalog import MGDAParams
 
 
 class MGDA(Aggregator):
+    params: MGDAParams
+
     def contributions(self, G):
         alpha = gradmath.min_norm_weights(G, int(self.params.iterations))
         return float(G.shape[0]) * alpha[:, None] * G

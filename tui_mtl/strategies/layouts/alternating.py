@@ -11,9 +11,12 @@ from __future__ import annotations
 import numpy as np
 
 from tui_mtl.strategies.base import Layout, built_optimizer
+from tui_mtl.strategies.catalog import AlternatingParams
 
 
 class Alternating(Layout):
+    params: AlternatingParams
+
     one_head = True
 
     def __init__(self, ctx, params, rates):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tui_mtl.strategies.base import Weighting
+from tui_mtl.strategies.catalog import DWAParams
 
 
 def dwa_weights(previous: tf.Tensor, before_previous: tf.Tensor, temperature: float) -> tf.Tensor:
@@ -17,6 +18,8 @@ def dwa_weights(previous: tf.Tensor, before_previous: tf.Tensor, temperature: fl
 
 
 class DWA(Weighting):
+    params: DWAParams
+
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
         k = ctx.k

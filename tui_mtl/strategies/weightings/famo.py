@@ -11,6 +11,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tui_mtl.strategies.base import Weighting, built_optimizer
+from tui_mtl.strategies.catalog import FAMOParams
 
 FLOOR = 1e-8
 
@@ -21,6 +22,8 @@ def famo_logit_gradient(logits: tf.Tensor, delta: tf.Tensor, gamma: float) -> tf
 
 
 class FAMO(Weighting):
+    params: FAMOParams
+
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
         self.logits = tf.Variable(tf.zeros([ctx.k]), name="famo_logits")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tui_mtl.strategies.base import Weighting, built_optimizer
+from tui_mtl.strategies.catalog import GradNormParams
 
 
 def gradnorm_weight_gradient(w: tf.Tensor, unit_norms: tf.Tensor, loss_ratios: tf.Tensor,
@@ -23,6 +24,8 @@ def gradnorm_weight_gradient(w: tf.Tensor, unit_norms: tf.Tensor, loss_ratios: t
 
 
 class GradNorm(Weighting):
+    params: GradNormParams
+
     needs_tape = True
 
     def __init__(self, ctx, params):

@@ -9,9 +9,12 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tui_mtl.strategies.base import Weighting, built_optimizer
+from tui_mtl.strategies.catalog import UncertaintyParams
 
 
 class Uncertainty(Weighting):
+    params: UncertaintyParams
+
     needs_tape = True
 
     def __init__(self, ctx, params):

@@ -53,8 +53,9 @@ def latest_table(heads: list[str], diagnostics: dict | None, effective: dict | N
         norm = diag.get("grad_norm", {}).get(head)
         share = diag.get("update_share", {}).get(head)
         weight = (effective or {}).get(head)
-        table.add_row(Text(head, style=f"bold {_color(i)}"), fmt_value(norm),
-                      "—" if share is None else f"{share:.0%}".replace("-0%", "0%"), "—" if weight is None else f"{weight:.3g}")
+        share_text = "—" if share is None else f"{share:.0%}".replace("-0%", "0%")
+        table.add_row(Text(head, style=f"bold {_color(i)}"), fmt_value(norm), share_text,
+                      "—" if weight is None else f"{weight:.3g}")
     cos = diag.get("cosine", {})
     line = Text()
     if cos:
