@@ -185,3 +185,28 @@ def test_diagnostics_on_known_gradients():
     parts = tf.constant([[1.0, 0.0], [1.0, 1.0]])
     shares = gradmath.diagnostics(G, parts=parts)["update_share"].numpy()
     np.testing.assert_allclose(shares, [2 / 5, 3 / 5], rtol=1e-6)
+
+
+def reference_imtl(G: np.ndarray) -> np.ndarray:
+    """IMTL-G as the authors (and LibMTL) write it: on the gradients themselves, in float64."""
+    unit = G / np.linalg.norm(G, axis=1, keepdims=True)
+    D = G[0:1] - G[1:]
+    U = unit[0:1] - unit[1:]
+    rest = G[0] @ U.T @ np.linalg.inv(D @ U.T)
+    return np.concatenate([[1 - rest.sum()], rest])
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 6])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_imtl_matches_the_paper_and_projects_equally_on_every_unit_gradient(k, seed):
+    from tui_mtl.strategies.aggregators.imtl import imtl_weights
+
+    rng = np.random.default_rng(10 * k + seed)
+    G = rng.normal(size=(k, 20))
+    G[0] *= 50.0  # one loss far larger: IMTL-G must not care
+    alpha = imtl_weights(tf.constant(G @ G.T)).numpy()
+    np.testing.assert_allclose(alpha, reference_imtl(G), rtol=1e-5, atol=1e-8)
+    d = alpha @ G
+    projections = (G / np.linalg.norm(G, axis=1, keepdims=True)) @ d
+    np.testing.assert_allclose(projections, projections[0], rtol=1e-5)  # equal on every unit g_i
+    assert abs(alpha.sum() - 1) < 1e-9

@@ -130,6 +130,8 @@ AGGREGATORS: dict[str, Component] = {c.name: c for c in (
               "K x the min-norm point of the convex hull of the g_i (exact up to 6 heads)", "Sener & Koltun 2018"),
     Component(Kind.AGGREGATOR, "cagrad", f"{_S}.aggregators.cagrad:CAGrad", CAGradParams,
               "K x the mean gradient pulled towards the worst-off head within radius c", "Liu et al. 2021"),
+    Component(Kind.AGGREGATOR, "imtl", f"{_S}.aggregators.imtl:IMTLG", NoParams,
+              "K x the combination with equal projections on every unit g_i (IMTL-G)", "Liu et al. 2021"),
 )}
 LAYOUTS: dict[str, Component] = {c.name: c for c in (
     Component(Kind.LAYOUT, "summed", f"{_S}.layouts.summed:Summed", NoParams,
