@@ -1,13 +1,17 @@
-"""Steady-state steps/s of every update rule, against Keras `fit` and against `summed`.
+"""Steady-state steps/s of the strategies, against Keras `fit` and against `summed`.
 
 Same model, same initial weights, same batch stream; rounds are interleaved so machine noise hits
-every contender alike. Targets (issues 2 and 4):
+every contender alike. Targets:
   summed / fit >= 1.0
-  rule time / summed time <= 1.15 * floor, floor = (1 + 2K) / 3 for rules that need the K per-head
-  trunk gradients (grouped, pcgrad, mgda, cagrad), 1 for summed and alternating
+  time / summed time <= 1.15 * floor, floor = (1 + 2K) / 3 for strategies that need the K per-head
+  trunk gradients (every layout but summed, and any aggregator but sum), 1 for summed and alternating
   diagnostics overhead under summed at the default cadence <= 10%
 
     python benchmarks/bench_strategies.py [--steps 300] [--rounds 3] [--presets quickstart,seed-two-heads]
+    [--strategies summed,grouped,...]
+
+It runs on older versions too (their strategy names), for before/after figures in one command:
+    PYTHONPATH=/path/to/old/checkout python benchmarks/bench_strategies.py --strategies summed,grouped
 """
 
 from __future__ import annotations
@@ -22,9 +26,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 
 from tui_mtl import Session, load_preset  # noqa: E402
-from tui_mtl.strategies.registry import UPDATE_RULES  # noqa: E402
 
-PER_HEAD_GRADIENT_RULES = {"grouped", "pcgrad", "mgda", "cagrad"}
+DEFAULT = "summed,grouped,alternating,pcgrad,mgda,cagrad,imtl,pcgrad@grouped,mgda@grouped"
+
+
+def per_head_gradients(strategy: str) -> bool:
+    """Whether the strategy needs each head's trunk gradient (K backward passes through the trunk)."""
+    base = strategy.partition("+")[0]
+    return base not in ("summed", "alternating", "sum@summed")
+
+
+def train_data(session):
+    stepper = getattr(session, "stepper", session)  # older versions kept the data on the session
+    return stepper.data.train
 
 
 def fit_contender(preset, session):
@@ -34,7 +48,7 @@ def fit_contender(preset, session):
     model.compile(optimizer=keras.optimizers.Adam(preset.training.trunk_learning_rate),
                   loss={h.name: h.loss for h in heads}, loss_weights={h.name: h.weight for h in heads},
                   jit_compile=False)
-    data = session.data.train
+    data = train_data(session)
     return lambda steps: model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
 
 
@@ -46,15 +60,15 @@ def session_contender(preset, strategy, diagnostics_every=0):
     return session, (lambda steps: session.run(steps))
 
 
-def measure(preset_name: str, steps: int, rounds: int) -> dict:
+def measure(preset_name: str, steps: int, rounds: int, strategies: list[str]) -> dict:
     preset = load_preset(preset_name)
     default_cadence = type(preset.training).model_fields["diagnostics_every"].default
     summed_session, summed = session_contender(preset, "summed")
     contenders = {"keras fit": fit_contender(preset, summed_session), "summed": summed}
     _, contenders["summed+diagnostics"] = session_contender(preset, "summed", default_cadence)
-    for rule in UPDATE_RULES:
-        if rule != "summed":
-            _, contenders[rule] = session_contender(preset, rule)
+    for strategy in strategies:
+        if strategy != "summed":
+            _, contenders[strategy] = session_contender(preset, strategy)
     for run in contenders.values():  # trace and warm up (a diagnostic step included)
         run(2 * default_cadence)
     times = {name: [] for name in contenders}
@@ -71,10 +85,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--presets", default="quickstart,seed-two-heads")
+    parser.add_argument("--strategies", default=DEFAULT)
     args = parser.parse_args()
+    strategies = args.strategies.split(",")
     for name in args.presets.split(","):
         k = len(load_preset(name).model.heads)
-        rate = measure(name, args.steps, args.rounds)
+        rate = measure(name, args.steps, args.rounds, strategies)
         floor = (1 + 2 * k) / 3
         print(f"\n{name} (K={k}): steps/s, and time per step relative to summed")
         print(f"  {'contender':<20} {'steps/s':>8} {'t/summed':>9} {'floor':>6} {'target':>7}  ok")
@@ -87,7 +103,7 @@ def main() -> None:
                 shown_floor, target = 1.0, 1.10
                 ok = relative <= target
             else:
-                shown_floor = floor if contender in PER_HEAD_GRADIENT_RULES else 1.0
+                shown_floor = floor if per_head_gradients(contender) else 1.0
                 target = 1.15 * shown_floor
                 ok = relative <= target
             print(f"  {contender:<20} {value:>8.0f} {relative:>9.2f} {shown_floor:>6.2f} {target:>7.2f}  "

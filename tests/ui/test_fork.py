@@ -30,7 +30,9 @@ def option_text(dialog, name: str) -> str:
 
 async def open_dialog(app):
     await press(app, "f")
-    await wait_until(lambda: isinstance(app.screen, ForkScreen), what="fork dialog")
+    await wait_until(lambda: isinstance(app.screen, ForkScreen) and app.screen.focused is not None,
+                     what="fork dialog, mounted")  # its on_mount highlights the strategy in force
+    await asyncio.sleep(0.05)
     return app.screen
 
 
@@ -100,7 +102,8 @@ async def test_training_waits_while_the_dialog_is_open_and_forks_from_that_step(
         plot.render()
         assert {"summed", "grouped"} <= set(plot.last_data.series)
         assert any(label.startswith("fork") for _step, label in plot.last_data.markers)
-        assert "summed" in plot.border_subtitle and "grouped" in plot.border_subtitle
+        legend = str(app.screen.query_one("#legend").render())  # one line for every branch, at any width
+        assert "summed" in legend and "grouped" in legend
         header = " ".join(label for _k, label, _w in app.screen.query_one(HeadTable).columns)
         assert "▸summed" in header and "grouped" in header
         branches = dash.run_dir / "branches"

@@ -16,11 +16,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Grid
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import Footer, Static
 
 from tui_mtl.engine.reports import Event
 from tui_mtl.engine.state import State
@@ -34,7 +35,8 @@ from tui_mtl.ui.screens.dashboard_actions import DashboardActions
 from tui_mtl.ui.view_model import DashboardModel, Phase, SpaceAction, View
 from tui_mtl.ui.widgets.diagnostics import DiagnosticsPanel, latest_from_history
 from tui_mtl.ui.widgets.head_table import COLUMNS, TRUNK, HeadTable, columns_width, compare_columns
-from tui_mtl.ui.widgets.loss_plot import PARENT_COLOR, TRAIN_COLOR, VAL_COLOR, LossPlot, SeriesStyle
+from tui_mtl.ui.widgets.loss_plot import (PARENT_COLOR, TRAIN_COLOR, VAL_COLOR, LossPlot, SeriesStyle,
+                                          legend_markup)
 from tui_mtl.ui.widgets.status import ErrorBanner, EventLine, ProgressPanel, StrategyBar, TitleBar
 from tui_mtl.ui.worker import TrainingWorker
 
@@ -81,6 +83,7 @@ class DashboardScreen(DashboardActions, Screen[None]):
             for head in self.preset.model.heads:
                 yield LossPlot(head.name, loss_label(str(head.loss)), id=f"plot-{head.name}")
         yield DiagnosticsPanel(self.preset.model.head_names, id="diagnostics")
+        yield Static(id="legend")
         yield EventLine(id="events")
         yield ProgressPanel(id="progress")
         yield Footer(compact=True, show_command_palette=False)
@@ -323,7 +326,12 @@ class DashboardScreen(DashboardActions, Screen[None]):
                 styles.update(train=SeriesStyle(f"{branches.current} train", TRAIN_COLOR),
                               val=SeriesStyle("val", VAL_COLOR, "dots"))
                 note = f"branch {branches.current}"
-            plot.set_series(snapshot, events, styles, note, smoothing=self.model.smoothing)
+            plot.set_series(snapshot, events, styles, note, smoothing=self.model.smoothing,
+                            legend=branches.view is not View.OVERLAY)
+        legend = self.query_one("#legend", Static)  # one line names every branch, whatever the width
+        legend.update(Text.from_markup("branches  " + legend_markup(
+            {n: SeriesStyle(n, colors[n]) for n in branches.names})) if branches.view is View.OVERLAY else "")
+        legend.set_class(branches.view is View.OVERLAY, "-shown")
 
     # --- sending commands -------------------------------------------------------------------------
 

@@ -88,6 +88,7 @@ class LossPlot(PlotextPlot):
         self.series_styles: dict = dict(DEFAULT_STYLES)
         self.title_note = ""  # e.g. "branch grouped" or "overlay"
         self.log_scale = False
+        self.show_legend = True  # off when one legend line below the plots names every branch
         self._snapshot: dict = {"train": ([], []), "val": ([], [])}
         self._events: list = []
         self._version = 0
@@ -104,10 +105,10 @@ class LossPlot(PlotextPlot):
         note = f" · {self.title_note}" if self.title_note else ""
         name = f"{self.head} · {self.loss_name}" if self.loss_name else self.head
         self.border_title = f"{name}{scale}{note}"
-        self.border_subtitle = legend_markup(self.series_styles)
+        self.border_subtitle = legend_markup(self.series_styles) if self.show_legend else ""
 
     def set_series(self, snapshot: dict, events: list, styles: dict | None = None, note: str = "",
-                   smoothing: float = 0.0) -> None:
+                   smoothing: float = 0.0, legend: bool = True) -> None:
         """`snapshot`: key -> (steps, values) ("train"/"val", or one per branch); `styles` name and colour
         each key (the legend); keys without a style are drawn as grey lines. `smoothing`: an EMA factor
         for every series but validation points."""
@@ -115,8 +116,8 @@ class LossPlot(PlotextPlot):
         self._events = events
         self._smoothing = smoothing
         styles = dict(DEFAULT_STYLES) if styles is None else styles
-        if styles != self.series_styles or note != self.title_note:
-            self.series_styles, self.title_note = styles, note
+        if styles != self.series_styles or note != self.title_note or legend != self.show_legend:
+            self.series_styles, self.title_note, self.show_legend = styles, note, legend
             self._update_titles()
         self._version += 1
         self.refresh()
