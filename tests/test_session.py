@@ -303,3 +303,13 @@ def test_serve_trains_then_waits_for_commands_until_stopped(tiny):
         worker.join(timeout=10)
     assert not worker.is_alive()
     assert reports[-1].state is State.STOPPED
+
+
+def test_after_reset_a_shuffled_stream_trains_exactly_like_a_new_session():
+    """A second iterator over one shuffled pipeline has another order: reset takes a fresh pipeline."""
+    preset = tiny_preset(data={"shuffle": True}, training={"diagnostics_every": 0})
+    session = Session(preset)
+    session.run(40)  # past an epoch: the shuffle moved on
+    session.reset()
+    session.run(15)
+    assert max_change(fresh_like(preset, "summed", 15), session.model.get_weights()) < 1e-6

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
@@ -12,12 +13,26 @@ from tui_mtl.errors import DataError
 from tui_mtl.presets import HeadSpec, Preset
 
 
-@dataclass(frozen=True)
+@dataclass
 class DataSplits:
-    train: object  # tf.data.Dataset: infinite, shuffled per the preset, batched with drop_remainder
-    validation: object  # tf.data.Dataset: finite, cached, batched with drop_remainder
+    make_train: Callable[[], Any]  # a new tf.data pipeline: infinite, shuffled per the preset, fixed batches
+    validation: Any  # tf.data.Dataset: finite, cached, batched with drop_remainder
     train_size: int
     validation_size: int
+    _train: Any = field(default=None, repr=False)
+
+    @property
+    def train(self) -> Any:
+        """The training pipeline (built once)."""
+        if self._train is None:
+            self._train = self.make_train()
+        return self._train
+
+    def fresh_train(self) -> Any:
+        """A new pipeline: its first pass has the order a new session's has. A second iterator over the
+        same pipeline would be shuffled differently (the seed's generator moves on), so a restart, or a
+        resume inside one process, takes a fresh one."""
+        return self.make_train()
 
 
 def _raw_splits(preset: Preset, base_dir: Path | None) -> tuple[Arrays, Arrays]:
@@ -100,18 +115,20 @@ def build_data(preset: Preset, base_dir: Path | None = None) -> DataSplits:
     train, val = load_arrays(preset, base_dir)
     batch = preset.training.batch_size
     seed = preset.data.seed
-    ds = tf.data.Dataset.from_tensor_slices((train.x, train.targets))
-    if preset.data.shuffle:  # file sources shuffle their paths: a cheap buffer, decoded after
-        ds = ds.shuffle(len(train), seed=seed, reshuffle_each_iteration=True)
-    # Repeat before batching and drop the remainder: every batch has one shape, so nothing retraces.
-    ds = _decoded(ds.repeat(), train.decode)
-    ds = ds.batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    def make_train():
+        ds = tf.data.Dataset.from_tensor_slices((train.x, train.targets))
+        if preset.data.shuffle:  # file sources shuffle their paths: a cheap buffer, decoded after
+            ds = ds.shuffle(len(train), seed=seed, reshuffle_each_iteration=True)
+        # Repeat before batching and drop the remainder: every batch has one shape, so nothing retraces.
+        ds = _decoded(ds.repeat(), train.decode)
+        return ds.batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
     val_batch = min(batch, len(val))
     val_ds = (_decoded(tf.data.Dataset.from_tensor_slices((val.x, val.targets)), val.decode)
               .batch(val_batch, drop_remainder=True)
               .take(preset.training.validation_batches)
               .cache())
-    return DataSplits(ds, val_ds, len(train), len(val))
+    return DataSplits(make_train, val_ds, len(train), len(val))
 
 
 def _decoded(ds, decode):

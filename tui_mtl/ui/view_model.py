@@ -253,7 +253,7 @@ class DashboardModel:
 
     def space_action(self) -> SpaceAction:
         state = self.state
-        if state is State.RUNNING:
+        if state is State.RUNNING or state is None:  # before the first report: it is about to run
             return SpaceAction.PAUSE
         if state in (State.PAUSED, State.FAULTED):
             return SpaceAction.RESUME

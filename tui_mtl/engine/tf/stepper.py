@@ -190,8 +190,8 @@ class TFStepper:
         return (self._current, self._variant(), diagnose) not in self._traced
 
     def _stream(self):
-        if self._iterator is None:
-            stream = self.data.train.skip(self.batches_drawn)
+        if self._iterator is None:  # a fresh pipeline: the same order as a new session from its start
+            stream = self.data.fresh_train().skip(self.batches_drawn)
             if self._dist is not None:  # each replica gets its slice of the global batch
                 stream = self._dist.experimental_distribute_dataset(stream)
             self._iterator = iter(stream)

@@ -243,7 +243,7 @@ class DashboardScreen(DashboardActions, Screen[None]):
         tracing = model.report is not None and model.report.tracing
         self.query_one(StrategyBar).show(model.in_force()[3], model.strategies, model.pending.strategy,
                                          branch=branch, compiling=tracing)
-        self.query_one(ErrorBanner).show(model.error_text())
+        self.query_one(ErrorBanner).show(model.error_text(), whole=model.phase is Phase.START_FAILED)
         table = self.query_one(HeadTable)
         if model.branches is not None:
             width = table.size.width or self.app.size.width

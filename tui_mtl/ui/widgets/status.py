@@ -169,9 +169,12 @@ class ErrorBanner(Static):
     ErrorBanner { display: none; height: auto; max-height: 7; padding: 0 1;
                   background: $error 30%; color: $text; }
     ErrorBanner.-shown { display: block; }
+    ErrorBanner.-whole { max-height: 100%; }
     """
 
-    def show(self, message: str | None) -> None:
+    def show(self, message: str | None, whole: bool = False) -> None:
+        """`whole`: nothing else on the screen matters (the session did not start): never cut it."""
+        self.set_class(whole, "-whole")
         if message:
             set_text(self, Text(message), layout=True)
             self.add_class("-shown")
