@@ -205,14 +205,19 @@ def bench_latency(tmp: Path, presses: int = 30) -> dict:
 
 
 def bench_plot(points: list[int], repeats: int = 10) -> dict:
-    from tests.ui.conftest import make_app  # a dashboard on a fake session: no TensorFlow here
-    from tui_mtl.history import History
-    from tui_mtl.reports import Event
+    from tests.ui.conftest import make_app  # a dashboard on the fake stepper: no TensorFlow here
+    from tui_mtl.engine.history import History
+    from tui_mtl.engine.reports import Event
+    from tui_mtl.engine.state import State
+    from tui_mtl.presets import load_preset
 
     results = {}
 
     async def run() -> None:
-        app = make_app("quickstart", prefill=0, start_paused=True)
+        def paused(session):
+            session.state = State.PAUSED
+
+        app = make_app(load_preset("quickstart"), engine="fake", prepare=paused)
         async with app.run_test(size=(COLS, ROWS)) as pilot:
             dash = app.dashboard
             while dash.session is None:

@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tests.conftest import tiny_preset  # noqa: E402
 from tui_mtl.engine import Session  # noqa: E402
-from tui_mtl.strategies.registry import STRATEGY_NAMES  # noqa: E402
+from tui_mtl.strategies.catalog import STRATEGY_NAMES  # noqa: E402
 
 
 def rss_mb() -> float:
