@@ -4,14 +4,13 @@ branch on the same batches; a per-head table, and a run folder with a folder per
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 
 from tui_mtl.cli import args as cli_args
 from tui_mtl.cli.output import DIVERGED, OK, BranchProgress, MetricsWriter, ProgressPrinter
 from tui_mtl.cli.tables import comparison_table
-from tui_mtl.cli.training import diverged_line, make_run_dir, open_recorder, train
-from tui_mtl.presets import find_preset_path, read_preset
+from tui_mtl.cli.training import diverged_line, make_run_dir, open_recorder, preset_from_args, train
+from tui_mtl.runs import folder_name
 
 
 def parser() -> argparse.ArgumentParser:
@@ -31,17 +30,9 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def folder_name(branch: str) -> str:
-    """A branch name as a folder name: 'grouped (x lr 0.0001)' -> 'grouped-x-lr-0.0001'."""
-    return re.sub(r"[^A-Za-z0-9_.+@-]+", "-", branch).strip("-") or "branch"
-
-
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    preset_path = find_preset_path(args.preset)
-    preset = read_preset(preset_path).with_absolute_paths(preset_path.parent)
-    if args.seed is not None:
-        preset = preset.with_changes(data={"seed": args.seed})
+    preset_path, preset = preset_from_args(args)
     writer = MetricsWriter(args.metrics_out) if args.metrics_out else None
     options = cli_args.session_options(args)
     from tui_mtl.engine import Session, State, fork

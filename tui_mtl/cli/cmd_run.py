@@ -8,8 +8,8 @@ import sys
 from tui_mtl.cli import args as cli_args
 from tui_mtl.cli.output import DIVERGED, OK, MetricsWriter, ProgressPrinter
 from tui_mtl.cli.tables import summary_table
-from tui_mtl.cli.training import apply_settings, check_settings, diverged_line, make_run_dir, open_recorder, train
-from tui_mtl.presets import find_preset_path, read_preset
+from tui_mtl.cli.training import (apply_settings, check_settings, diverged_line, make_run_dir, open_recorder,
+                                  preset_from_args, train)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -29,11 +29,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    preset_path = find_preset_path(args.preset)
-    # absolute data paths: the copy in the run folder must still find the files on resume
-    preset = read_preset(preset_path).with_absolute_paths(preset_path.parent)
-    if args.seed is not None:
-        preset = preset.with_changes(data={"seed": args.seed})
+    preset_path, preset = preset_from_args(args)
     heads = preset.model.head_names
     check_settings(heads, args.lr, args.weight)
     writer = MetricsWriter(args.metrics_out) if args.metrics_out else None

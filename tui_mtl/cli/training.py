@@ -73,6 +73,18 @@ def train(trainer, run):
         return None
 
 
+def preset_from_args(args):
+    """The preset the command names, its data paths made absolute (the copy in the run folder must
+    still find the files on resume), with --seed applied. Returns (path, preset)."""
+    from tui_mtl.presets import find_preset_path, read_preset
+
+    path = find_preset_path(args.preset)
+    preset = read_preset(path).with_absolute_paths(path.parent)
+    if args.seed is not None:
+        preset = preset.with_changes(data={"seed": args.seed})
+    return path, preset
+
+
 def make_run_dir(preset_name: str, runs_dir: str | None) -> Path:
     from tui_mtl.runs import new_run_dir
 

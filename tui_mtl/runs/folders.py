@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -16,6 +17,11 @@ def runs_root() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_state_dir("tui-mtl")) / "runs"
+
+
+def folder_name(branch: str) -> str:
+    """A branch name as a folder name: 'grouped (x lr 0.0001)' -> 'grouped-x-lr-0.0001'."""
+    return re.sub(r"[^A-Za-z0-9_.+@-]+", "-", branch).strip("-") or "branch"
 
 
 def new_run_dir(preset_name: str, root: Path | None = None) -> Path:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import gc
 import queue
-import re
 import threading
 import time
 from dataclasses import dataclass
@@ -25,15 +24,11 @@ from typing import Any, Callable
 from textual.message import Message
 
 from tui_mtl.errors import CommandError, TuiMtlError
+from tui_mtl.runs import folder_name
 from tui_mtl.ui.messages import (DeviceChanged, ForkFailed, ForkReady, Note, ReportsReady, SessionFailed, SessionReady,
                                  TrainingFailed)
 
 DEVICE_REFRESH_SECONDS = 2.0
-
-
-def folder_name(branch: str) -> str:
-    """A branch name as a folder name: 'grouped (x lr 0.0001)' -> 'grouped-x-lr-0.0001'."""
-    return re.sub(r"[^A-Za-z0-9_.+@-]+", "-", branch).strip("-") or "branch"
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from tui_mtl.ui.screens.help import HelpScreen
 from tui_mtl.ui.screens.strategy_picker import StrategyPickerScreen
 from tui_mtl.ui.widgets.diagnostics import DiagnosticsPanel
 from tui_mtl.ui.widgets.head_table import TRUNK, HeadTable
-from tui_mtl.ui.worker import folder_name
+from tui_mtl.runs import folder_name
 
 SAVE_WAIT_SECONDS = 5.0
 
