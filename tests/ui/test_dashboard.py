@@ -107,8 +107,11 @@ async def test_rate_keys_act_on_the_selected_head_in_the_engine():
         await press(app, "down")  # shape
         await press(app, "right_square_bracket")
         await wait_until(lambda: dash.session.learning_rates["shape"] == pytest.approx(0.02), what="doubled")
-        await press(app, "left_square_bracket", "left_square_bracket")
-        await wait_until(lambda: dash.session.learning_rates["shape"] == pytest.approx(0.005), what="halved twice")
+        await press(app, "left_square_bracket")
+        await wait_until(lambda: dash.session.learning_rates["shape"] == pytest.approx(0.01), what="halved")
+        await press(app, "left_square_bracket")
+        await wait_until(lambda: dash.session.learning_rates["shape"] == pytest.approx(0.005),
+                         what=f"halved twice (now {dash.session.learning_rates['shape']})")
         optimizer = dash.session.stepper.strategy("summed").layout.optimizers()["shape"]
         await wait_until(lambda: float(optimizer.learning_rate) == pytest.approx(0.005), what="in the optimizer")
         await wait_until(lambda: not dash.model.pending, what="settled")

@@ -75,9 +75,10 @@ async def test_300_fast_rate_presses_end_at_the_engines_rate():
 
 
 async def test_edit_fields_reject_bad_numbers_inline():
-    app = make_app(long_preset())
+    app = make_app(ui_preset(training={"steps": 20}))  # finished, so Pilot's idle waits are short
     async with app.run_test(size=SIZE) as pilot:
         dash = await started(app)
+        await wait_until(lambda: dash.model.state is State.FINISHED, what="finished")
         await press(app, "e")
         await wait_until(lambda: isinstance(app.screen, EditHeadScreen), what="edit dialog")
         dialog = app.screen
