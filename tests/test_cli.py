@@ -117,6 +117,63 @@ def test_presets_check_not_toml(tmp_path):
     assert_usage_error(tui_mtl("presets", "check", bad, cwd=tmp_path), str(bad), "not UTF-8")
 
 
+def test_presets_check_catches_what_run_used_to_find_out_too_late(tmp_path):
+    """Bad strategy parameters, a missing data file and a model that cannot fit passed `check` and
+    failed at `run` (the last with a 30-line ResourceExhaustedError)."""
+    heads = tiny_preset().model.model_dump()["heads"]
+    heads[0]["hidden"] = [2_000_000_000]
+    cases = {
+        "params.toml": (tiny_preset().to_toml().replace('name = "summed"', 'name = "cagrad"\nparams = { c = -1 }'),
+                        ["params.toml: strategy", "aggregator 'cagrad': c", "greater than or equal to 0"]),
+        "unknown.toml": (tiny_preset().to_toml().replace('name = "summed"', 'name = "summed+dwa"\n'
+                                                         '[strategy.weighting]\nwindows = 5'),
+                         ["weighting 'dwa': windows: unknown parameter (it takes: window, temperature)"]),
+        "data.toml": (tiny_preset(data={"source": "npz", "params": {"path": "nowhere.npz"}}).to_toml(),
+                      ["data.toml: data.params.path: no such file", "nowhere.npz"]),
+        "huge.toml": (tiny_preset(model={"heads": heads}).to_toml(),
+                      ["huge.toml: model.heads[0] (size)", "cannot hold a tensor"]),
+    }
+    for name, (text, expected) in cases.items():
+        (tmp_path / name).write_text(text)
+        assert_usage_error(tui_mtl("presets", "check", name, cwd=tmp_path), *expected)
+    big = tiny_preset(model={"trunk": [{"type": "flatten"}, {"type": "dense", "units": 40000},
+                                       {"type": "dense", "units": 40000}]})
+    (tmp_path / "big.toml").write_text(big.to_toml())
+    line = assert_usage_error(tui_mtl("presets", "check", "big.toml", cwd=tmp_path), "GiB to train")
+    assert "this machine has" in line and "smaller layers" in line
+    run = tui_mtl("run", "big.toml", "--steps", "2", cwd=tmp_path)  # and run says the same, at once
+    assert_usage_error(run, "GiB to train")
+
+
+def test_presets_lists_a_user_preset_that_shadows_a_shipped_one_as_the_picker_does(tmp_path, isolated_dirs):
+    folder = isolated_dirs / "user-presets"
+    folder.mkdir()
+    (folder / "quickstart.toml").write_text((shipped_presets_dir() / "quickstart.toml").read_text())
+    rows = {line.split()[0]: line for line in tui_mtl("presets", cwd=tmp_path).stdout.splitlines()}
+    assert "user, shadows shipped" in rows["quickstart"]
+
+
+def test_out_of_memory_while_building_is_one_line(tmp_path):
+    """A model too big for the device fails in Keras' build: one message, no traceback."""
+    code = """
+import sys
+from tui_mtl.cli.args import quiet_tensorflow_import
+quiet_tensorflow_import()  # as the CLI imports TensorFlow
+import tensorflow as tf
+import tui_mtl.model
+def exhausted(*args, **kwargs):
+    raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor with shape[50000,50000]")
+tui_mtl.model.build_model = exhausted
+from tui_mtl.cli import main
+sys.exit(main(["run", sys.argv[1], "--steps", "2", "--no-record"]))
+"""
+    (tmp_path / "tiny.toml").write_text(tiny_preset().to_toml())
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run([sys.executable, "-c", code, "tiny.toml"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert_usage_error(result, "the device ran out of memory; try a smaller training.batch_size")
+
+
 # --- run ---------------------------------------------------------------------------------
 
 RUN_ARGS = ("--steps", "30", "--strategy", "grouped", "--lr", "size=1e-3", "--weight", "shape=2")

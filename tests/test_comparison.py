@@ -111,10 +111,13 @@ def test_compare_command_prints_per_branch_rows_and_writes_branch_columns(tmp_pa
     out = tmp_path / "cmp.csv"
     result = subprocess.run(
         [sys.executable, "-m", "tui_mtl", "compare", str(preset_file), "--strategies", "summed,grouped",
-         "--steps", "20", "--warmup", "10", "--metrics-out", str(out)],
+         "--steps", "20", "--warmup", "10", "--metrics-out", str(out), "--runs-dir", str(tmp_path / "runs")],
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
+    progress = [line for line in lines if line.startswith("step ") and int(line.split()[1].split("/")[0]) > 10]
+    assert progress and all("summed: size " in line and "grouped: size " in line and "bright " in line
+                            for line in progress)  # every loss named by its head and branch
     for head in ("size", "shape", "bright"):
         for branch in ("summed", "grouped"):
             assert any(line.split()[:2] == [head, branch] for line in lines), (head, branch)
@@ -123,6 +126,9 @@ def test_compare_command_prints_per_branch_rows_and_writes_branch_columns(tmp_pa
                               "best", "val"]  # every column is labelled
     assert sum(line.rstrip().endswith("*") for line in lines) == 3  # one best branch per head
     assert any(line.startswith("grouped: 20 steps at") for line in lines)
+    (run,) = (tmp_path / "runs").iterdir()  # a run folder, with a folder per branch
+    assert {p.name for p in (run / "branches").iterdir()} == {"summed", "grouped"}
+    assert (run / "branches" / "grouped" / "checkpoint.npz").is_file()
     rows = list(csv.DictReader(out.open()))
     assert rows and int(rows[-1]["step"]) == 30
     assert {"summed:loss_size", "grouped:loss_size", "grouped:val_loss_bright"} <= set(rows[0])

@@ -28,6 +28,19 @@ def pytest_pyfunc_call(pyfuncitem):
     return None
 
 
+@pytest.fixture(autouse=True)
+def training_threads_end():
+    """After each test, its training thread has returned: none runs on into the next test, or into the
+    interpreter's exit (a thread inside TensorFlow then aborts the process: 'terminate called ...')."""
+    yield
+    import threading
+
+    for thread in threading.enumerate():
+        if thread.name == "training":
+            thread.join(timeout=60)
+            assert not thread.is_alive(), "a training thread still runs 60 s after its test"
+
+
 def fake_device(session):
     return "CPU (test)", False
 

@@ -395,3 +395,22 @@ async def test_diagnostics_panel_shows_the_engines_numbers():
         diag = dash.model.last_diagnostics
         assert set(diag["grad_norm"]) == {"size", "shape", "bright"}
         assert sum(diag["update_share"].values()) == pytest.approx(1.0, abs=1e-3)
+
+
+async def test_the_first_step_of_a_strategy_says_it_compiles():
+    """The '…' shown while a new strategy traced was unexplained (and its slow step made the ETA)."""
+    app = make_app(ui_preset(training={"steps": 100000}))
+    seen = []
+    async with app.run_test(size=SIZE):
+        dash = await started(app)
+        dash.worker.reports.push = (lambda push: lambda item: (seen.append(item), push(item))[1])(
+            dash.worker.reports.push)
+        await press(app, "5")  # mgda: a new trace
+        # (summed's diagnostic step traces too: a report of mgda's own trace is the one wanted)
+        await wait_until(lambda: any(getattr(r, "tracing", False) and r.strategy == "mgda" for r in seen),
+                         what="a report while mgda compiles")
+        compiling = next(r for r in seen if getattr(r, "tracing", False) and r.strategy == "mgda")
+        dash.model.take(compiling)
+        dash.refresh_text()
+        assert "compiling its step" in str(app.screen.query_one(StrategyBar).render())
+        assert dash.model.state_label == "compiling"
