@@ -23,16 +23,22 @@ def iterations(strategy) -> list:
 
 
 def covering_combinations() -> list[str]:
-    """Every aggregator on every layout, and every weighting on three layouts: each component, and each
-    pair that shares code (the step builder, the layouts' optimizers), in one run. (All 66 would cost
-    ~1.2 s of tracing each; the components do not depend on one another beyond these pairs.)"""
-    from tui_mtl.strategies.catalog import AGGREGATORS, LAYOUTS, WEIGHTINGS, StrategyName
+    """Each component on each gradient path the step builder has, in one run: every aggregator on
+    `summed`; on `grouped` (a row per optimizer) `sum`, `pcgrad` and every aggregator with its own
+    `aggregate` (state updates or losses); every weighting on the TOTAL (`summed`) and PER_HEAD
+    (`pcgrad@grouped`) paths, and on the ONE_HEAD path (`alternating`) those that take gradients of
+    their own parameters from the tape. (All combinations would cost ~1.2 s of tracing each.)"""
+    from tui_mtl.strategies.base import Aggregator
+    from tui_mtl.strategies.catalog import AGGREGATORS, WEIGHTINGS, StrategyName
 
-    names = [StrategyName(a, layout).canonical for layout in LAYOUTS for a in AGGREGATORS
-             if layout != "alternating" or a == "sum"]
-    for weighting in WEIGHTINGS:
+    own_aggregate = [name for name, c in AGGREGATORS.items() if c.load().aggregate is not Aggregator.aggregate]
+    names = ["grouped", "alternating", "pcgrad@grouped", *(StrategyName(a).canonical for a in AGGREGATORS),
+             *(f"{a}@grouped" for a in own_aggregate)]
+    for weighting, component in WEIGHTINGS.items():
         if weighting != "fixed":
-            names += [f"summed+{weighting}", f"pcgrad@grouped+{weighting}", f"alternating+{weighting}"]
+            names += [f"summed+{weighting}", f"pcgrad@grouped+{weighting}"]
+            if component.load().needs_tape:
+                names.append(f"alternating+{weighting}")
     assert set(names) <= set(all_strategies())
     return names
 

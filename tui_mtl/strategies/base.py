@@ -11,7 +11,7 @@ once, in `step.py`, for every combination.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import keras
 import numpy as np
@@ -124,16 +124,25 @@ class Weighting(Component):
         """Update state once the model has moved (loss windows, a second forward pass, ...)."""
 
 
+class Aggregation(NamedTuple):
+    rows: tf.Tensor  # [K, P] per-head contributions; their sum is the trunk's direction
+    # (variable, new value) pairs, assigned only when the step is applied (EMAs, counters)
+    updates: tuple = ()
+
+
 class Aggregator(Component):
     """Per-head trunk gradients G [K, P] -> per-head contributions [K, P] whose sum is the direction."""
 
     identity = False  # `sum`: the summed layout then needs one backward pass, not K
 
     def contributions(self, G: tf.Tensor) -> tf.Tensor:
+        """The rows, for an aggregator without state (most of them)."""
         raise NotImplementedError
 
-    def after_apply(self, G: tf.Tensor) -> None:
-        """Update the aggregator's state (EMAs) on an applied step."""
+    def aggregate(self, G: tf.Tensor, losses: tf.Tensor) -> Aggregation:
+        """The rows and the state updates an applied step makes, from G and the global losses [K]
+        (aggregators with state or that read the losses override this)."""
+        return Aggregation(self.contributions(G))
 
 
 class Layout(Component):

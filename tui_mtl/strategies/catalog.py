@@ -63,10 +63,39 @@ class FAMOParams(Params):
 
 class MGDAParams(Params):
     iterations: int = Field(default=50, gt=0)  # Frank-Wolfe steps, beyond 6 heads only
+    # g_i divided by 1, |g_i|, L_i or L_i |g_i| before the min-norm point is found (the paper's options)
+    normalization: Literal["none", "l2", "loss", "loss+"] = "none"
 
 
 class CAGradParams(Params):
     c: float = Field(default=0.4, ge=0, allow_inf_nan=False)
+
+
+class NashParams(Params):
+    update_every: int = Field(default=1, gt=0)  # solve every N steps, reuse the weights between
+
+
+class FairGradParams(Params):
+    alpha: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+
+
+class GradVacParams(Params):
+    beta: float = Field(default=0.01, gt=0, le=1, allow_inf_nan=False)
+
+
+class DBMTLParams(Params):
+    beta: float = Field(default=0.9, ge=0, lt=1, allow_inf_nan=False)
+    sigma: float = Field(default=0.5, ge=0, allow_inf_nan=False)
+
+
+class IMTLLParams(Params):
+    lr: float = Field(default=0.01, gt=0, allow_inf_nan=False)
+
+
+class STCHParams(Params):
+    mu: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    warmup: int = Field(default=100, ge=0)  # steps on the log losses before the nadir is measured
+    window: int = Field(default=100, gt=0)  # steps averaged into the nadir point
 
 
 class AlternatingParams(Params):
@@ -120,6 +149,16 @@ WEIGHTINGS: dict[str, Component] = {c.name: c for c in (
               "weights moved by how much each log-loss fell (a second forward pass)", "Liu et al. 2023"),
     Component(Kind.WEIGHTING, "random", f"{_S}.weightings.rlw:RandomWeighting", NoParams,
               "K softmax(e), e ~ N(0, 1) drawn every step (RLW)", "Lin et al. 2021"),
+    Component(Kind.WEIGHTING, "imtl_l", f"{_S}.weightings.imtl_l:IMTLL", IMTLLParams,
+              "learned scales: objective exp(s_i) L_i - s_i, so every scaled loss tends to 1 (IMTL-L)",
+              "Liu et al. 2021"),
+    Component(Kind.WEIGHTING, "log", f"{_S}.weightings.log:LogLoss", NoParams,
+              "objective w_i log L_i: gradients w_i g_i / L_i, blind to each loss's scale", "Lin et al. 2023"),
+    Component(Kind.WEIGHTING, "gls", f"{_S}.weightings.gls:GeometricLoss", NoParams,
+              "objective (prod_i L_i)^(1/K), the geometric mean of the losses", "Chennupati et al. 2019"),
+    Component(Kind.WEIGHTING, "stch", f"{_S}.weightings.stch:SmoothTchebycheff", STCHParams,
+              "mu log sum exp(w_i log(L_i / z_i) / mu): the worst head relative to a measured nadir z",
+              "Lin et al. 2024"),
 )}
 AGGREGATORS: dict[str, Component] = {c.name: c for c in (
     Component(Kind.AGGREGATOR, "sum", f"{_S}.aggregators.sum:Sum", NoParams,
@@ -132,6 +171,24 @@ AGGREGATORS: dict[str, Component] = {c.name: c for c in (
               "K x the mean gradient pulled towards the worst-off head within radius c", "Liu et al. 2021"),
     Component(Kind.AGGREGATOR, "imtl", f"{_S}.aggregators.imtl:IMTLG", NoParams,
               "K x the combination with equal projections on every unit g_i (IMTL-G)", "Liu et al. 2021"),
+    Component(Kind.AGGREGATOR, "nash", f"{_S}.aggregators.nash:NashMTL", NashParams,
+              "the bargaining solution alpha_i g_i, (G G^T) alpha = 1/alpha (Nash-MTL)", "Navon et al. 2022"),
+    Component(Kind.AGGREGATOR, "fairgrad", f"{_S}.aggregators.fairgrad:FairGrad", FairGradParams,
+              "alpha-fair weights w_i g_i, (G G^T) w = w^(-1/alpha); alpha = 1 is Nash-MTL", "Ban & Ji 2024"),
+    Component(Kind.AGGREGATOR, "upgrad", f"{_S}.aggregators.upgrad:UPGrad", NoParams,
+              "each g_i projected onto the cone of directions no head opposes, summed", "Quinton & Rey 2024"),
+    Component(Kind.AGGREGATOR, "aligned", f"{_S}.aggregators.aligned:AlignedMTL", NoParams,
+              "the gradients made orthogonal with equal norms (sqrt of the least eigenvalue), summed",
+              "Senushkin et al. 2023"),
+    Component(Kind.AGGREGATOR, "config", f"{_S}.aggregators.config:ConFIG", NoParams,
+              "the direction at equal angles to every g_i, as long as they reach along it", "Liu et al. 2025"),
+    Component(Kind.AGGREGATOR, "graddrop", f"{_S}.aggregators.graddrop:GradDrop", NoParams,
+              "per coordinate, only one sign's gradients kept, chosen by its share of the mass",
+              "Chen et al. 2020"),
+    Component(Kind.AGGREGATOR, "gradvac", f"{_S}.aggregators.gradvac:GradVac", GradVacParams,
+              "each pair's cosine lifted to an EMA target of its history (Gradient Vaccine)", "Wang et al. 2021"),
+    Component(Kind.AGGREGATOR, "dbmtl", f"{_S}.aggregators.dbmtl:DBMTL", DBMTLParams,
+              "EMAs of the g_i, each scaled to the largest norm; dbmtl+log is DB-MTL", "Lin et al. 2023"),
 )}
 LAYOUTS: dict[str, Component] = {c.name: c for c in (
     Component(Kind.LAYOUT, "summed", f"{_S}.layouts.summed:Summed", NoParams,

@@ -215,3 +215,58 @@ def diagnostics(G: tf.Tensor, direction: tf.Tensor | None = None, parts: tf.Tens
         step = tf.reduce_sum(parts, axis=0)
     share = tf.linalg.matvec(parts, step) / (tf.reduce_sum(step * step) + EPS)
     return {"grad_norm": norms, "cosine": cosine, "conflict_share": conflict_share, "update_share": share}
+
+
+def _unit_free(gram: tf.Tensor, ridge: float = 1e-9) -> tuple[tf.Tensor, tf.Tensor]:
+    """(A / s + ridge I, s) in float64, s the mean of the diagonal: solvers work on unit-free numbers."""
+    k = gram.shape[0]
+    a = tf.cast(gram, tf.float64)
+    scale = tf.maximum(tf.reduce_mean(tf.linalg.diag_part(a)), 1e-300)
+    return a / scale + ridge * tf.eye(k, dtype=tf.float64), scale
+
+
+def power_balance(gram: tf.Tensor, p: float, iterations: int = 40) -> tf.Tensor:
+    """w > 0 with (G G^T) w = w^(-p) elementwise: Nash-MTL's bargaining solution (p = 1) and FairGrad's
+    alpha-fair one (p = 1 / alpha).
+
+    It is the minimiser of the strictly convex 1/2 w^T A w - sum_i w_i^(1-p) / (1-p) (log w_i when
+    p = 1), found by Newton's method on A w - w^-p = 0 with the step shortened to keep w > 0 (a few
+    iterations: the convergence is quadratic). Solved unit-free: with A = s A', w = s^(-1/(1+p)) w'.
+    """
+    k = gram.shape[0]
+    a, scale = _unit_free(gram, ridge=0.0)  # the Jacobian A + p diag(w^(-p-1)) is positive definite anyway
+    w = tf.pow(tf.linalg.diag_part(a), -1.0 / (1.0 + p))  # the answer for a diagonal A
+
+    def body(i, w):
+        residual = tf.linalg.matvec(a, w) - tf.pow(w, -p)
+        jacobian = a + tf.linalg.diag(p * tf.pow(w, -p - 1.0))
+        delta = tf.linalg.solve(jacobian, residual[:, None])[:, 0]
+        # the longest step <= 1 that keeps every w_i > 0 (at least 10% of it left)
+        room = tf.where(delta > 0, 0.9 * w / tf.maximum(delta, 1e-300), tf.fill([k], tf.constant(2.0, tf.float64)))
+        return i + 1, w - tf.minimum(tf.constant(1.0, tf.float64), tf.reduce_min(room)) * delta
+
+    _, w = tf.while_loop(lambda i, w: i < iterations, body, (tf.constant(0), w))
+    w = w * tf.pow(scale, -1.0 / (1.0 + p))
+    ok = tf.reduce_all(tf.math.is_finite(w)) & tf.reduce_all(w > 0)
+    return tf.cast(tf.where(ok, w, tf.fill([k], tf.constant(1.0 / k, tf.float64))), gram.dtype)
+
+
+def box_qp_on_faces(a: tf.Tensor, lower: tf.Tensor) -> tf.Tensor:
+    """For each row u of `lower` [T, K]: the minimiser of v^T A v subject to v >= u (A [K, K] PSD), exact.
+
+    The minimiser is, on some set S of coordinates left free (the others at their bound), the
+    solution of A_SS v_S = -A_SF u_F; every S is solved at once (2^K batched solves per row) and the
+    feasible candidate of least value kept, as for the min-norm point. UPGrad projects each g_i onto
+    the dual cone {x : G x >= 0} this way (Quinton & Rey 2024).
+    """
+    k = a.shape[0]
+    free = tf.constant([[float((mask >> i) & 1) for i in range(k)] for mask in range(2 ** k)], a.dtype)  # [F, K]
+    systems = free[:, :, None] * free[:, None, :] * a + tf.linalg.diag(1.0 - free)  # [F, K, K]
+    fixed = lower[:, None, :] * (1.0 - free[None, :, :])  # [T, F, K]: u on the bound coordinates, 0 elsewhere
+    rhs = -tf.einsum("ij,tfj->tfi", a, fixed) * free[None, :, :]  # -A_SF u_F on the free rows
+    rhs = rhs + fixed  # identity rows of the bound coordinates give v_F = u_F
+    v = tf.linalg.solve(tf.broadcast_to(systems, [lower.shape[0], *systems.shape]), rhs[..., None])[..., 0]
+    value = tf.einsum("tfi,ij,tfj->tf", v, a, v)
+    feasible = tf.reduce_all(v >= lower[:, None, :] - 1e-9, axis=2) & tf.reduce_all(tf.math.is_finite(v), axis=2)
+    best = tf.argmin(tf.where(feasible, value, tf.fill(tf.shape(value), tf.constant(float("inf"), a.dtype))), axis=1)
+    return tf.gather(v, best, axis=1, batch_dims=1)

@@ -112,13 +112,15 @@ def apply(ctx: StepContext, strategy: Strategy, need: GradientNeed, x, y, plan: 
     trunk = ctx.net.trunk_variables
     layout, aggregator, weighting = strategy.layout, strategy.aggregator, strategy.weighting
     G = contributions = None
+    updates: tuple = ()
     if need is GradientNeed.TOTAL:
         rows = [plan.total]
     elif need is GradientNeed.ONE_HEAD or aggregator.identity:
         rows = plan.per_head
     else:
         G = tf.stack([gradmath.flatten(grads) for grads in plan.per_head])
-        contributions = aggregator.contributions(G)
+        aggregation = aggregator.aggregate(G, tf.stack(plan.losses))
+        contributions, updates = aggregation.rows, aggregation.updates
         if layout.per_head_trunk:  # each optimizer gets its head's row
             rows = [gradmath.unflatten(contributions[i], trunk) for i in range(ctx.k)]
         else:  # one trunk optimizer gets the sum
@@ -126,14 +128,15 @@ def apply(ctx: StepContext, strategy: Strategy, need: GradientNeed, x, y, plan: 
     if diagnose and need is GradientNeed.PER_HEAD and G is None:
         G = tf.stack([gradmath.flatten(grads) for grads in plan.per_head])
     measure = diagnose and need is GradientNeed.PER_HEAD and layout.per_head_trunk  # grouped: each optimizer's step
-    tensors = [*plan.losses, *tf.nest.flatten(rows), *tf.nest.flatten(plan.heads), *plan.weighting]
+    tensors = [*plan.losses, *tf.nest.flatten(rows), *tf.nest.flatten(plan.heads), *plan.weighting,
+               *(value for _, value in updates if value.dtype.is_floating)]
     finite = tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(t)) for t in tensors]))
     fallback = tf.zeros([ctx.k, G.shape[1]]) if measure and G is not None else tf.constant(0.0)
 
     def applied():
         parts = layout.apply(rows, plan.heads, variant, measure)
-        if G is not None and contributions is not None:
-            aggregator.after_apply(G)
+        for variable, value in updates:
+            variable.assign(value)
         weighting.apply(plan.weighting, plan.losses)
         weighting.after_step(x, y, plan.losses)
         return tf.constant(True), (parts if measure else fallback)
