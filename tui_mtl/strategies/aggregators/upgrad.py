@@ -2,8 +2,8 @@
 directions that conflict with no head) and add the projections.
 
 The projection of g_i is G^T v_i with v_i = argmin v^T (G G^T) v subject to v >= e_i (its KKT
-conditions are G x >= 0), solved exactly on the Gram matrix (`gradmath.box_qp_on_faces`, up to 6
-heads). The result has a non-negative inner product with every g_i. The rows are w_j g_j with
+conditions are G x >= 0), solved exactly on the Gram matrix (`gradmath.box_qp_on_faces`: 2^K small
+solves per head, batched). The result has a non-negative inner product with every g_i. The rows are w_j g_j with
 w = sum_i v_i: K times TorchJD's mean of the projections, the scale of `summed`'s sum.
 """
 
