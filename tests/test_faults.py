@@ -123,8 +123,8 @@ def test_resume_after_a_fault_continues_the_same_run():
     worker.start()
     try:
         assert wait_for(lambda: session.step_count >= 10)
-        session.set_lr("trunk", 1e9)
-        session.set_lr("size", 1e9)
+        session.set_lr("trunk", 1e30)  # certain to overflow at whichever step it lands
+        session.set_lr("size", 1e30)
         assert wait_for(lambda: session.state is State.FAULTED)
         assert session.target == 60
         session.rewind()

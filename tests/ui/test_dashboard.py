@@ -248,15 +248,17 @@ async def test_divergence_blames_the_change_rewind_undoes_it_and_space_resumes_t
     async with app.run_test(size=SIZE):
         dash = await started(app)
         await wait_until(lambda: dash.session.step_count > 120, what="healthy steps")
-        for head_row in (2, 3):  # bright, then the trunk: a rate of 1e9 each
+        # bright at 1e9, then the trunk at 1e30: at 1e9 a trunk whose ReLUs all die stays finite
+        # (one start in ten here), at 1e30 the next layer's products overflow whichever units live
+        for head_row, rate in ((2, "1e9"), (3, "1e30")):
             await press(app, *["down"] * (head_row - dash.query_one("#heads").cursor_row), "e")
             await wait_until(lambda: isinstance(app.screen, EditHeadScreen), what="edit")
-            app.screen.query_one("#learning_rate").value = "1e9"
+            app.screen.query_one("#learning_rate").value = rate
             await press(app, "enter")
             await wait_until(lambda: app.screen is dash, what="edit applied")
         await wait_until(lambda: dash.model.state is State.FAULTED, what="the fault", timeout=30)
         text = banner(app)
-        assert "non-finite" in text and "after trunk lr=1e+09" in text and "z rewind to step" in text
+        assert "non-finite" in text and "after trunk lr=1e+30" in text and "z rewind to step" in text
         assert "Traceback" not in text
         await wait_until(lambda: "Rewind" in footer_labels(app) and "Resume" in footer_labels(app), what="footer")
         fault = dash.model.report.fault

@@ -156,8 +156,8 @@ async def test_a_branch_that_diverges_pauses_the_comparison_and_rewind_brings_ba
         comparison = dash.comparison
         await wait_until(lambda: comparison.step_count > comparison.fork_step + 30, what="training")
         await press(app, "b")  # grouped
-        for head_row in (0, 1, 2):
-            dash.session.set_lr(dash.model.heads[head_row], 1e9)
+        for head_row in (0, 1, 2):  # 1e30: certain to overflow, whenever it lands (1e9 may leave dead ReLUs finite)
+            dash.session.set_lr(dash.model.heads[head_row], 1e30)
         await wait_until(lambda: dash.model.state is State.FAULTED, what="the branch's fault", timeout=30)
         assert "branch grouped" in str(app.screen.query_one("#error").render())
         assert "grouped" in comparison.diverged
