@@ -4,14 +4,15 @@ Same model, same initial weights, same batch stream; rounds are interleaved so m
 every contender alike. Targets:
   summed / fit >= 1.0
   time / summed time <= 1.15 * floor, floor = (1 + 2K) / 3 for strategies that need the K per-head
-  trunk gradients (every layout but summed, and any aggregator but sum), 1 for summed and alternating
-  (+1/3 for `famo`'s second forward pass)
+  trunk gradients (every layout but summed, and any aggregator but sum), 1 for summed, alternating
+  and MGDA-UB (one trunk backward pass), +1/3 for `famo`'s second forward pass
   diagnostics overhead under summed at the default cadence <= 10%
 
     python benchmarks/bench_strategies.py [--steps 300] [--rounds 3] [--presets quickstart,seed-two-heads]
     [--strategies summed,grouped,... | all]
 
-`--strategies all`: every aggregator on `summed`, every weighting on `summed`, and the layouts.
+`--strategies all`: every aggregator on `summed` (and `mgda-ub`: mgda with representation = true),
+every weighting on `summed`, and the layouts.
 
 It runs on older versions too (their strategy names), for before/after figures in one command:
     PYTHONPATH=/path/to/old/checkout python benchmarks/bench_strategies.py --strategies summed,grouped
@@ -36,14 +37,20 @@ DEFAULT = "summed,grouped,alternating,pcgrad,mgda,cagrad,imtl,pcgrad@grouped,mgd
 def every_method() -> list[str]:
     from tui_mtl.strategies.catalog import AGGREGATORS, LAYOUTS, WEIGHTINGS, StrategyName
 
-    return [*LAYOUTS, *(StrategyName(a).canonical for a in AGGREGATORS if a != "sum"),
+    return [*LAYOUTS, *(StrategyName(a).canonical for a in AGGREGATORS if a != "sum"), MGDA_UB,
             *(f"summed+{w}" for w in WEIGHTINGS if w != "fixed")]
+
+
+# mgda with `representation = true`: weighs the heads by their gradients at the trunk's output and
+# takes one trunk backward pass, so its floor is summed's
+MGDA_UB = "mgda-ub"
+PARAMETERS = {MGDA_UB: {"name": "mgda", "aggregator": {"representation": True}}}
 
 
 def per_head_gradients(strategy: str) -> bool:
     """Whether the strategy needs each head's trunk gradient (K backward passes through the trunk)."""
     base = strategy.partition("+")[0]
-    return base not in ("summed", "alternating", "sum@summed")
+    return base not in ("summed", "alternating", "sum@summed", MGDA_UB)
 
 
 def train_data(session):
@@ -64,7 +71,7 @@ def fit_contender(preset, session):
 
 def session_contender(preset, strategy, diagnostics_every=0):
     # validation and reports as rare as possible: we time training steps only
-    preset = preset.with_changes(strategy={"name": strategy},
+    preset = preset.with_changes(strategy=PARAMETERS.get(strategy, {"name": strategy}),
                                  training={"validate_every": 10**9, "diagnostics_every": diagnostics_every})
     session = Session(preset, report_interval=3600.0)
     return session, (lambda steps: session.run(steps))

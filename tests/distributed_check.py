@@ -35,11 +35,13 @@ def mirrored_everywhere(session) -> bool:
 
 for key in strategies:
     # "NAME:scaled": the mirrored session under a loss scale (unscaled on the plan summed over
-    # replicas); "NAME:fp16": both in float16, starting from a scale that overflows
+    # replicas); "NAME:fp16": both in float16, starting from a scale that overflows; "mgda:ub":
+    # MGDA-UB, whose Gram matrix of z-gradients is summed over the replicas' parts of the batch
     name, _, mode = key.partition(":")
     options = {"scaled": {"loss_scaling": LossScaling(initial=1024.0, growth_steps=4)},
                "fp16": {"mixed_precision": "fp16", "loss_scaling": LossScaling(initial=2.0 ** 24)}}.get(mode, {})
-    preset = tiny_preset(strategy={"name": "summed"}, data={"shuffle": True}, training={"diagnostics_every": 3})
+    start = {"name": "mgda", "aggregator": {"representation": True}} if mode == "ub" else {"name": "summed"}
+    preset = tiny_preset(strategy=start, data={"shuffle": True}, training={"diagnostics_every": 3})
     single = Session(preset, **(options if mode == "fp16" else {}))  # else unscaled: the same weights
     mirrored = Session(preset, distribution=dist, **options)
     reports = []

@@ -14,7 +14,7 @@ from tui_mtl.devices import parse_device_list
 
 # every update rule's code path (cagrad shares mgda's) and every weighting that keeps state
 EXACT = ["summed", "grouped", "alternating", "mgda", "summed+uncertainty", "grouped+dwa",
-         "summed+gradnorm", "summed+famo", "grouped:scaled"]
+         "summed+gradnorm", "summed+famo", "grouped:scaled", "mgda:ub"]
 RANDOM = ["pcgrad"]  # its random order differs by device count: run, not compared
 FP16 = ["grouped:fp16"]  # float16 sums differ by device count: the overflow path is run, not compared
 

@@ -225,3 +225,87 @@ def test_with_sgd_and_equal_rates_every_grouped_aggregator_equals_its_summed_twi
     assert max_weight_diff(summed.model, grouped.model) <= 1e-5
     assert max(float(np.max(np.abs(a - b))) for a, b in zip(summed.stepper.initial_weights,
                                                             summed.model.get_weights())) > 1e-3
+
+
+def simplex_min_norm(M: np.ndarray) -> np.ndarray:
+    """argmin over the simplex of a^T M a, by scipy's SLSQP (an independent solver)."""
+    from scipy.optimize import minimize
+
+    k = len(M)
+    M = M / np.mean(np.diag(M))
+    found = minimize(lambda a: a @ M @ a, np.full(k, 1.0 / k), jac=lambda a: 2 * M @ a, method="SLSQP",
+                     bounds=[(0, 1)] * k, constraints={"type": "eq", "fun": lambda a: a.sum() - 1},
+                     options={"ftol": 1e-16, "maxiter": 500})
+    return found.x
+
+
+def reference_mgda_ub(preset, initial_weights, batches, rates, normalization) -> tuple[keras.Model, int]:
+    """MGDA-UB (Sener & Koltun 2018) written out: gradients with respect to the trunk's output z,
+    their min-norm point, then the trunk's gradient of sum_i K alpha_i / n_i objective_i."""
+    net = build_model(preset.model, seed=123)
+    net.model.set_weights(initial_weights)
+    heads = preset.model.heads
+    k = len(heads)
+    losses = {h.name: keras.losses.get(h.loss) for h in heads}
+    trunk_opt = keras.optimizers.Adam(rates["trunk"])
+    head_opts = {h.name: keras.optimizers.Adam(rates[h.name]) for h in heads}
+    trunk = list(net.trunk_variables)
+    faces = 0
+    for x, y in batches:
+        with tf.GradientTape(persistent=True) as tape:
+            z = net.trunk_model(x, training=True)
+            preds = net.heads_model(z, training=True)
+            objectives = [h.weight * tf.reduce_mean(losses[h.name](y[h.name], preds[h.name])) for h in heads]
+        Z = np.stack([tape.gradient(o, z).numpy().ravel() for o in objectives]).astype(np.float64)
+        n = np.linalg.norm(Z, axis=1) if normalization == "l2" else np.ones(k)
+        alpha = simplex_min_norm((Z / n[:, None]) @ (Z / n[:, None]).T)
+        faces += int(alpha.min() < 1e-6)  # a head left out: the solution is on a face of the simplex
+        c = k * alpha / n
+        # the gradient of sum_i c_i objective_i with respect to the trunk's parameters
+        combined = tape.gradient(objectives, trunk, output_gradients=[tf.constant(ci, tf.float32) for ci in c])
+        trunk_opt.apply_gradients(zip(combined, trunk))
+        for h, o in zip(heads, objectives):
+            head_vars = list(net.head_variables[h.name])
+            head_opts[h.name].apply_gradients(zip(tape.gradient(o, head_vars), head_vars))
+    return net.model, faces
+
+
+@pytest.mark.parametrize("normalization", ["none", "l2"])
+def test_mgda_ub_equals_the_paper_written_out(normalization):
+    preset = tiny_preset(strategy={"name": "mgda", "aggregator": {"representation": True,
+                                                                  "normalization": normalization}},
+                         training={"diagnostics_every": 0})
+    session = Session(preset)
+    initial = weights_of(session.model)
+    batches = list(session.stepper.data.train.take(STEPS))
+    x = batches[0][0]
+    net = session.stepper.net
+    split = net.heads_model(net.trunk_model(x, training=False), training=False)
+    whole = net.model(x, training=False)
+    assert all(np.array_equal(split[h].numpy(), whole[h].numpy()) for h in whole)  # the split is the model
+    session.run(STEPS)
+    rates = session.learning_rates
+    reference, faces = reference_mgda_ub(preset, initial, batches, rates, normalization)
+    assert max_weight_diff(session.model, reference) <= 1e-5
+    on_parameters = Session(preset.with_changes(strategy={"aggregator": {"representation": False}}))
+    on_parameters.run(STEPS)
+    assert max_weight_diff(session.model, on_parameters.model) > 1e-4  # it is not MGDA on the parameters
+    if normalization == "none":
+        assert faces > 0  # some steps left a head out (the solver's faces were exercised)
+
+
+def test_mgda_ub_needs_the_summed_layout_and_says_so():
+    from tui_mtl.errors import CommandError
+    from tui_mtl.presets import Preset
+
+    preset = tiny_preset(strategy={"name": "mgda", "aggregator": {"representation": True}})
+    with pytest.raises(ValueError, match="representation = true .* needs the summed layout, not grouped"):
+        Preset.model_validate({**preset.model_dump(), "strategy": {"name": "mgda@grouped",
+                                                                    "aggregator": {"representation": True}}})
+    session = Session(preset)
+    with pytest.raises(CommandError, match="needs the summed layout, not grouped"):
+        session.set_strategy("mgda@grouped")
+    with pytest.raises(CommandError, match="needs the summed layout, not grouped"):
+        session.fork(["mgda", "mgda@grouped"])
+    session.set_strategy("pcgrad@grouped")  # other strategies are not affected
+    assert session.run(3).state.value == "finished"

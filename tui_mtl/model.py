@@ -8,8 +8,6 @@ import keras
 
 from tui_mtl.presets import ModelSpec
 
-TRUNK_PREFIX = "trunk"
-
 
 @dataclass(frozen=True)
 class MultiHeadModel:
@@ -18,6 +16,10 @@ class MultiHeadModel:
     model: keras.Model
     trunk_variables: tuple  # trainable variables of the shared trunk
     head_variables: dict  # head name -> tuple of its trainable variables
+    # the same layers split at the trunk's output z (MGDA-UB takes gradients with respect to z);
+    # None when the heads do not share one output (mmoe, cgc, ple, cross_stitch)
+    trunk_model: keras.Model | None = None  # image -> z
+    heads_model: keras.Model | None = None  # z -> {head: output}
 
     @property
     def head_names(self) -> list[str]:
@@ -44,24 +46,55 @@ def build_model(spec: ModelSpec, seed: int | None = None, mixed_precision: str =
 
 
 def _build(spec: ModelSpec) -> MultiHeadModel:
+    from tui_mtl.architectures.parts import Parts
+
     inputs = keras.Input(shape=tuple(spec.input_shape), name="image")
-    x = inputs
-    trunk_layers = [layer.build(f"{TRUNK_PREFIX}_{i}_{layer.type}") for i, layer in enumerate(spec.trunk)]
-    for layer in trunk_layers:
-        x = layer(x)
-    if len(x.shape) > 2:  # heads are dense: give them a vector
-        flatten = keras.layers.Flatten(name=f"{TRUNK_PREFIX}_flatten_out")
-        trunk_layers.append(flatten)
-        x = flatten(x)
-    outputs = {}
-    head_variables = {}
+    parts = Parts(spec.trunk)
+    head_inputs = spec.architecture.build(parts, inputs, spec.head_names)
+    outputs, own, head_layers = {}, {}, {}
     for head in spec.heads:
-        y = x
-        layers = head.build_layers()
+        head_layers[head.name] = layers = head.build_layers()
+        y = head_inputs[head.name]
         for layer in layers:
             y = layer(y)
         outputs[head.name] = y
-        head_variables[head.name] = tuple(v for layer in layers for v in layer.trainable_variables)
+        own[head.name] = [v for layer in layers for v in layer.trainable_variables]
     model = keras.Model(inputs, outputs, name="multi_head")
-    trunk_variables = tuple(v for layer in trunk_layers for v in layer.trainable_variables)
-    return MultiHeadModel(model, trunk_variables, head_variables)
+    trunk_variables, head_variables = _split(inputs, outputs, parts.layers, own)
+    trunk_model = heads_model = None
+    shared = {id(t) for t in head_inputs.values()}
+    if len(shared) == 1:  # one representation z for every head (hard sharing): MGDA-UB can use it
+        z = next(iter(head_inputs.values()))
+        trunk_model, heads_model = keras.Model(inputs, z, name="trunk"), _heads_on(z, head_layers)
+    return MultiHeadModel(model, trunk_variables, head_variables, trunk_model=trunk_model,
+                          heads_model=heads_model)
+
+
+def _split(inputs, outputs: dict, made: list, own: dict) -> tuple[tuple, dict]:
+    """The trunk is every variable the architecture made that more than one head's output reaches
+    (with one head: all of them); one that only head i reaches (its gate, its own experts) is
+    head i's, next to its own layers. Order: the build order, so optimizers and checkpoints see
+    the same order on every build."""
+    reached = {head: {id(v) for v in keras.Model(inputs, out).trainable_variables}
+               for head, out in outputs.items()}
+    trunk: list = []
+    extra: dict[str, list] = {head: [] for head in outputs}
+    for variable in (v for layer in made for v in layer.trainable_variables):
+        by = [head for head, ids in reached.items() if id(variable) in ids]
+        if len(by) == 1 and len(outputs) > 1:
+            extra[by[0]].append(variable)
+        elif by:
+            trunk.append(variable)
+    return tuple(trunk), {head: (*extra[head], *own[head]) for head in outputs}
+
+
+def _heads_on(z, head_layers: dict) -> keras.Model:
+    """The heads' layers (the same objects, so the same weights) on a new input of z's shape."""
+    features = keras.Input(shape=tuple(z.shape[1:]), name="features")
+    outputs = {}
+    for head, layers in head_layers.items():
+        y = features
+        for layer in layers:
+            y = layer(y)
+        outputs[head] = y
+    return keras.Model(features, outputs, name="heads")

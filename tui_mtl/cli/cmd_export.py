@@ -57,6 +57,7 @@ def main(argv: list[str]) -> int:
     session = Session(preset, base_dir=run_dir)
     session.load_checkpoint(checkpoint_file)
     export_model(session.model, out)
+    needs = "" if preset.model.architecture.type == "hard" else "import tui_mtl.architectures (its layers), then "
     print(f"wrote {out} (step {session.step_count}; outputs {', '.join(session.head_names)}); "
-          f"load it with keras.models.load_model")
+          f"load it with {needs}keras.models.load_model")
     return OK

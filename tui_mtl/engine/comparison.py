@@ -22,7 +22,6 @@ from tui_mtl.engine.reports import Fault, Report
 from tui_mtl.engine.session import Session
 from tui_mtl.engine.state import State
 from tui_mtl.errors import CommandError
-from tui_mtl.strategies.catalog import canonical_name
 
 
 @dataclass(frozen=True)
@@ -215,7 +214,7 @@ def fork(parent: Session, specs: list, *, names: list[str] | None = None,
         raise CommandError("fork needs at least one branch")
     for spec in parsed:
         try:
-            canonical_name(spec.strategy)
+            parent.preset.strategy.check(spec.strategy)
         except ValueError as err:
             raise CommandError(str(err)) from None
         for head in (*spec.lr, *spec.weight):

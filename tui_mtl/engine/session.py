@@ -138,7 +138,7 @@ class Session(Rewinding, Controller):
 
     def set_strategy(self, name: str) -> None:
         try:
-            self.submit(SetStrategy(canonical_name(name)))
+            self.submit(SetStrategy(self.preset.strategy.check(name)))
         except ValueError as err:
             raise CommandError(str(err)) from None
 

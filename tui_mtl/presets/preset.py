@@ -10,17 +10,20 @@ from typing import Annotated, Any
 import tomli_w
 from pydantic import Field, TypeAdapter, ValidationError, field_validator, model_validator
 
+from tui_mtl.presets.architecture import ArchitectureSpec, HardSharing
 from tui_mtl.presets.data import SOURCE_TARGETS, DataSpec
 from tui_mtl.presets.heads import HeadSpec
 from tui_mtl.presets.layers import LayerShapeError, LayerSpec, Shape, Strict, walk_trunk
 from tui_mtl.presets.strategy import StrategySpec
 from tui_mtl.presets.training import TrainingSpec
+from tui_mtl.strategies.catalog import MGDAParams
 
 
 class ModelSpec(Strict):
     input_shape: tuple[int, ...] = Field(min_length=1, max_length=3)
     trunk: list[LayerSpec] = Field(min_length=1)
     heads: list[HeadSpec] = Field(min_length=1)
+    architecture: ArchitectureSpec = Field(default_factory=HardSharing)
 
     @field_validator("input_shape")
     @classmethod
@@ -64,7 +67,11 @@ class ModelSpec(Strict):
         return (math.prod(shape),)
 
     def trunk_param_count(self) -> int:
-        return walk_trunk(self.input_shape, self.trunk)[1]
+        """The shared part: every trunk copy and what the architecture adds (gates, stitch units)."""
+        k = len(self.heads)
+        arch = self.architecture
+        return (arch.copies(k) * walk_trunk(self.input_shape, self.trunk)[1]
+                + arch.extra_params(k, self.input_shape, self.trunk))
 
     def param_count(self) -> int:
         features = self.features_shape[0]
@@ -72,11 +79,12 @@ class ModelSpec(Strict):
 
     def activation_count(self) -> int:
         """Values one sample produces on its way through the model (for the memory estimate)."""
-        shape, total = tuple(self.input_shape), math.prod(self.input_shape)
+        shape, total = tuple(self.input_shape), 0
         for layer in self.trunk:
             shape = layer.output_shape(shape)
             total += math.prod(shape)
-        return total + sum(sum(head.hidden) + head.output_units for head in self.heads)
+        trunk = total * self.architecture.copies(len(self.heads))
+        return math.prod(self.input_shape) + trunk + sum(sum(head.hidden) + head.output_units for head in self.heads)
 
 
 class DisplaySpec(Strict):
@@ -116,6 +124,11 @@ class Preset(Strict):
         if wanted is not None and tuple(self.model.input_shape) != wanted:
             raise ValueError(f"model.input_shape {list(self.model.input_shape)} does not match the "
                              f"{spec.source} source's images {list(wanted)}")
+        mgda = self.strategy.component_params().get("mgda")
+        if isinstance(mgda, MGDAParams) and mgda.representation and self.model.architecture.type != "hard":
+            raise ValueError(f"strategy: mgda's representation = true needs one shared trunk output, and the "
+                             f"{self.model.architecture.type} architecture gives each head its own; "
+                             f"use architecture hard or drop representation")
         known = SOURCE_TARGETS.get(spec.source)  # a file's arrays or columns are checked when it is loaded
         for i, head in enumerate(self.model.heads):
             if known and head.target_name not in known:
@@ -139,6 +152,8 @@ class Preset(Strict):
 
     def to_toml(self) -> str:
         data = self.model_dump(mode="json", exclude_none=True)
+        if data["model"]["architecture"] == {"type": "hard"}:  # the default: no table
+            data["model"].pop("architecture")
         for key in ("weighting", "aggregator", "layout"):  # no empty [strategy.x] tables
             if not data["strategy"].get(key):
                 data["strategy"].pop(key, None)

@@ -16,7 +16,8 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from tui_mtl.presets.layers import Strict
-from tui_mtl.strategies.catalog import Kind, Params, StrategyName, find_owner, parse_strategy
+from tui_mtl.strategies.catalog import (ComponentParams, Kind, Params, StrategyName, check_combination, find_owner,
+                                       parse_strategy)
 
 
 class StrategySpec(Strict):
@@ -66,7 +67,14 @@ class StrategySpec(Strict):
         strategy = parse_strategy(self.name)
         for kind, component in strategy.components().items():
             component.parse_params(self.table(kind))
+        check_combination(strategy, ComponentParams(self.component_params()))
         return self
+
+    def check(self, name: str) -> str:
+        """`name` in canonical form if it can run with this preset's parameters (ValueError otherwise)."""
+        strategy = parse_strategy(name)
+        check_combination(strategy, ComponentParams(self.component_params()))
+        return strategy.canonical
 
     def table(self, kind: Kind) -> dict[str, Any]:
         return {Kind.WEIGHTING: self.weighting, Kind.AGGREGATOR: self.aggregator, Kind.LAYOUT: self.layout}[kind]

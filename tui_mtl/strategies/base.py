@@ -135,6 +135,16 @@ class Aggregator(Component):
 
     identity = False  # `sum`: the summed layout then needs one backward pass, not K
 
+    @property
+    def representation(self) -> bool:
+        """True: weigh the heads from gradients with respect to the trunk's output (MGDA-UB)."""
+        return False
+
+    def representation_coefficients(self, gram: tf.Tensor, losses: tf.Tensor) -> tf.Tensor:
+        """c [K] from the Gram matrix of the heads' gradients with respect to the trunk's output and the
+        global losses: the trunk then follows the gradient of sum_i c_i objective_i."""
+        raise NotImplementedError
+
     def contributions(self, G: tf.Tensor) -> tf.Tensor:
         """The rows, for an aggregator without state (most of them)."""
         raise NotImplementedError

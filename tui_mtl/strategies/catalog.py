@@ -65,6 +65,8 @@ class MGDAParams(Params):
     iterations: int = Field(default=50, gt=0)  # Frank-Wolfe steps, beyond 6 heads only
     # g_i divided by 1, |g_i|, L_i or L_i |g_i| before the min-norm point is found (the paper's options)
     normalization: Literal["none", "l2", "loss", "loss+"] = "none"
+    # MGDA-UB: gradients with respect to the trunk's output z, then one trunk backward pass
+    representation: bool = False
 
 
 class CAGradParams(Params):
@@ -166,7 +168,8 @@ AGGREGATORS: dict[str, Component] = {c.name: c for c in (
     Component(Kind.AGGREGATOR, "pcgrad", f"{_S}.aggregators.pcgrad:PCGrad", NoParams,
               "each g_i projected off the g_j it conflicts with, in random order", "Yu et al. 2020"),
     Component(Kind.AGGREGATOR, "mgda", f"{_S}.aggregators.mgda:MGDA", MGDAParams,
-              "K x the min-norm point of the convex hull of the g_i (exact up to 6 heads)", "Sener & Koltun 2018"),
+              "K x the min-norm point of the convex hull of the g_i (exact up to 6 heads; "
+              "representation = true: MGDA-UB)", "Sener & Koltun 2018"),
     Component(Kind.AGGREGATOR, "cagrad", f"{_S}.aggregators.cagrad:CAGrad", CAGradParams,
               "K x the mean gradient pulled towards the worst-off head within radius c", "Liu et al. 2021"),
     Component(Kind.AGGREGATOR, "imtl", f"{_S}.aggregators.imtl:IMTLG", NoParams,
@@ -301,3 +304,12 @@ class ComponentParams:
 def find_owner(key: str, strategy: StrategyName) -> list[Component]:
     """The components of `strategy` that take parameter `key` (for the old flat `params` table)."""
     return [c for c in strategy.components().values() if key in c.params.model_fields]
+
+
+def check_combination(strategy: StrategyName, params: ComponentParams) -> None:
+    """Rules that join one component's parameters to the rest of the strategy (ValueError says which)."""
+    mgda = params.of(AGGREGATORS[strategy.aggregator])
+    if isinstance(mgda, MGDAParams) and mgda.representation and strategy.layout != "summed":
+        raise ValueError(f"{strategy.canonical}: mgda's representation = true (MGDA-UB) takes one trunk "
+                         f"backward pass of the combined objective, so it needs the summed layout, "
+                         f"not {strategy.layout}; use mgda@summed or drop representation")

@@ -66,7 +66,21 @@ def min_norm_weights(G: tf.Tensor, iterations: int = 50) -> tf.Tensor:
     if k == 2:
         gamma = min_norm_two(G[0], G[1])
         return tf.stack([gamma, 1.0 - gamma])
-    gram = finite_gram(G)
+    return min_norm_from_gram(finite_gram(G), iterations)
+
+
+def min_norm_from_gram(gram: tf.Tensor, iterations: int = 50) -> tf.Tensor:
+    """`min_norm_weights` from the Gram matrix G G^T alone (MGDA-UB has no G to hand: it sums the
+    Gram matrices of each replica's gradients with respect to its part of the batch)."""
+    k = gram.shape[0]
+    gram = tf.where(tf.math.is_finite(gram), gram, tf.zeros_like(gram))
+    if k == 1:
+        return tf.ones([1], gram.dtype)
+    if k == 2:  # |gamma g1 + (1 - gamma) g2|^2 is a parabola in gamma
+        distance = gram[0, 0] - 2.0 * gram[0, 1] + gram[1, 1]
+        gamma = (gram[1, 1] - gram[0, 1]) / tf.maximum(distance, EPS)
+        gamma = tf.where(distance > EPS, tf.clip_by_value(gamma, 0.0, 1.0), 0.5)
+        return tf.stack([gamma, 1.0 - gamma])
     if k <= MAX_EXACT_HEADS:
         return min_norm_on_faces(gram)
     return frank_wolfe(gram, iterations)

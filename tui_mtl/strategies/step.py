@@ -10,7 +10,9 @@ means and global gradients.
 Which gradients a step takes depends on the layout and the aggregator:
 * `TOTAL`: one backward pass of sum_i objective_i (summed layout with the `sum` aggregator);
 * `PER_HEAD`: each head's objective over the trunk and its head (K trunk backward passes);
-* `ONE_HEAD`: only the chosen head's objective (alternating).
+* `ONE_HEAD`: only the chosen head's objective (alternating);
+* `REPRESENTATION`: each head's gradient with respect to the trunk's output z only, then one trunk
+  backward pass of the coefficients' combination (MGDA-UB, summed layout).
 Per-head trunk gradients for diagnostics are taken only on diagnostic steps.
 """
 
@@ -30,11 +32,14 @@ class GradientNeed(Enum):
     TOTAL = "total"
     PER_HEAD = "per_head"
     ONE_HEAD = "one_head"
+    REPRESENTATION = "representation"
 
 
 def gradient_need(strategy: Strategy) -> GradientNeed:
     if strategy.layout.one_head:
         return GradientNeed.ONE_HEAD
+    if not strategy.layout.per_head_trunk and strategy.aggregator.representation:
+        return GradientNeed.REPRESENTATION
     if not strategy.layout.per_head_trunk and strategy.aggregator.identity:
         return GradientNeed.TOTAL
     return GradientNeed.PER_HEAD
@@ -44,7 +49,7 @@ class Plan(NamedTuple):
     """A step's tensors, summed across replicas before `apply`. Unused parts are empty tuples."""
 
     losses: list  # [K] per-head losses (never scaled)
-    total: Any = ()  # TOTAL: trunk gradients of the sum of objectives
+    total: Any = ()  # TOTAL: trunk gradients of the sum of objectives (REPRESENTATION: of sum_i c_i objective_i)
     per_head: Any = ()  # PER_HEAD: [K][trunk gradients]; ONE_HEAD: [1][trunk gradients of the head]
     heads: Any = ()  # [K][head gradients] (ONE_HEAD: [1][...])
     diagnostic: Any = ()  # TOTAL / ONE_HEAD on diagnostic steps: G [K, P]
@@ -73,6 +78,8 @@ def objectives(ctx: StepContext, strategy: Strategy, losses: list) -> list:
 
 def compute(ctx: StepContext, strategy: Strategy, need: GradientNeed, x, y, variant: int, diagnose: bool) -> Plan:
     """Per replica: the forward pass and the gradients this strategy needs."""
+    if need is GradientNeed.REPRESENTATION:
+        return compute_on_representation(ctx, strategy, x, y, diagnose)
     net, weighting = ctx.net, strategy.weighting
     trunk = net.trunk_variables
     persistent = need is GradientNeed.PER_HEAD or diagnose or weighting.needs_tape
@@ -102,6 +109,39 @@ def compute(ctx: StepContext, strategy: Strategy, need: GradientNeed, x, y, vari
     return plan
 
 
+def compute_on_representation(ctx: StepContext, strategy: Strategy, x, y, diagnose: bool) -> Plan:
+    """MGDA-UB: the heads' gradients with respect to the trunk's output z [B, d] weigh the heads, and
+    the trunk takes one backward pass, of the weighted sum of the z-gradients. Each replica holds a
+    disjoint part of the batch, so the global Gram matrix of the z-gradients is the sum of theirs."""
+    net, weighting = ctx.net, strategy.weighting
+    if net.trunk_model is None or net.heads_model is None:  # the preset's check refuses this first
+        raise ValueError("mgda's representation = true needs one trunk output shared by every head")
+    with tf.GradientTape(persistent=True) as tape:
+        z = net.trunk_model(x, training=True)
+        preds = net.heads_model(z, training=True)
+        losses = [ctx.loss_fns[name](y[name], preds[name]) for name in ctx.head_names]
+        objs = objectives(ctx, strategy, losses)
+    z_grads, heads = [], []
+    for head, objective in zip(ctx.head_names, objs):
+        grads = tape.gradient(objective, [z, *net.head_variables[head]])
+        z_grads.append(grads[0])
+        heads.append(list(grads[1:]))
+    Z = tf.stack([tf.reshape(tf.cast(g, tf.float32), [-1]) for g in z_grads])  # [K, B*d]
+    gram = ctx.summed(tf.matmul(Z, Z, transpose_b=True))
+    if ctx.loss_scale is not None:  # the coefficients are computed on true gradients
+        gram = gram / tf.square(ctx.loss_scale.scale)
+    coefficients = tf.stop_gradient(strategy.aggregator.representation_coefficients(gram, ctx.summed(tf.stack(losses))))
+    along = tf.tensordot(coefficients, tf.stack([tf.cast(g, tf.float32) for g in z_grads]), 1)
+    total = tape.gradient(z, list(net.trunk_variables), output_gradients=tf.cast(along, z.dtype))
+    diagnostic: Any = ()
+    if diagnose:
+        diagnostic = tf.stack([gradmath.flatten(tape.gradient(o, net.trunk_variables)) for o in objs])
+    plan = Plan(losses, total=list(total), heads=heads, diagnostic=diagnostic,
+                weighting=weighting.gradients(tape, losses, objs))
+    del tape
+    return plan
+
+
 def apply(ctx: StepContext, strategy: Strategy, need: GradientNeed, x, y, plan: Plan, variant: int,
           diagnose: bool) -> tuple[dict, tf.Tensor]:
     """Once, on the summed plan: aggregate, check every value is finite, move the variables.
@@ -113,7 +153,7 @@ def apply(ctx: StepContext, strategy: Strategy, need: GradientNeed, x, y, plan: 
     layout, aggregator, weighting = strategy.layout, strategy.aggregator, strategy.weighting
     G = contributions = None
     updates: tuple = ()
-    if need is GradientNeed.TOTAL:
+    if need in (GradientNeed.TOTAL, GradientNeed.REPRESENTATION):
         rows = [plan.total]
     elif need is GradientNeed.ONE_HEAD or aggregator.identity:
         rows = plan.per_head
@@ -144,7 +184,7 @@ def apply(ctx: StepContext, strategy: Strategy, need: GradientNeed, x, y, plan: 
     is_applied, parts = tf.cond(finite, applied, lambda: (tf.constant(False), fallback))
     if not diagnose:
         return {}, is_applied
-    if need is GradientNeed.TOTAL:
+    if need in (GradientNeed.TOTAL, GradientNeed.REPRESENTATION):
         return gradmath.diagnostics(plan.diagnostic, gradmath.flatten(plan.total)), is_applied
     if need is GradientNeed.ONE_HEAD:
         return gradmath.diagnostics(plan.diagnostic, plan.diagnostic[variant]), is_applied

@@ -13,12 +13,13 @@ import numpy as np
 import tensorflow as tf
 
 from tui_mtl.strategies.base import Aggregator, Layout, StepContext, Weighting, optimizer_state
-from tui_mtl.strategies.catalog import ComponentParams, Kind, StrategyName, parse_strategy
+from tui_mtl.strategies.catalog import ComponentParams, Kind, StrategyName, check_combination, parse_strategy
 
 
 class Strategy:
     def __init__(self, ctx: StepContext, name: str, rates: dict, params: ComponentParams):
         self.parsed: StrategyName = parse_strategy(name)
+        check_combination(self.parsed, params)
         self.name = self.parsed.canonical
         components = self.parsed.components()
         make = {kind: c.load() for kind, c in components.items()}

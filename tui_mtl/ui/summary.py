@@ -16,7 +16,11 @@ def count_params(preset: Preset) -> int:
 
 
 def trunk_text(preset: Preset) -> str:
-    return " → ".join(layer.short() for layer in preset.model.trunk)
+    model = preset.model
+    layers = " → ".join(layer.short() for layer in model.trunk)
+    if model.architecture.type == "hard":
+        return layers
+    return f"{model.architecture.short(len(model.heads))}, each: {layers}"
 
 
 def head_lines(preset: Preset) -> list[str]:

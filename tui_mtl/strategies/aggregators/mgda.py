@@ -16,9 +16,9 @@ from tui_mtl.strategies.base import Aggregation, Aggregator
 from tui_mtl.strategies.catalog import MGDAParams
 
 
-def normalizers(G: tf.Tensor, losses: tf.Tensor, kind: str) -> tf.Tensor:
-    """n_i [K] for MGDA's `normalization` option."""
-    norms = tf.norm(G, axis=1) + gradmath.EPS
+def normalizers(norms: tf.Tensor, losses: tf.Tensor, kind: str) -> tf.Tensor:
+    """n_i [K] for MGDA's `normalization` option, from the gradients' norms |g_i| and the losses."""
+    norms = norms + gradmath.EPS
     by_kind = {"none": tf.ones_like(norms), "l2": norms, "loss": losses + gradmath.EPS,
                "loss+": (losses + gradmath.EPS) * norms}
     return by_kind[kind]
@@ -28,6 +28,16 @@ class MGDA(Aggregator):
     params: MGDAParams
 
     def aggregate(self, G, losses):
-        normalized = G / normalizers(G, losses, self.params.normalization)[:, None]
+        normalized = G / normalizers(tf.norm(G, axis=1), losses, self.params.normalization)[:, None]
         alpha = gradmath.min_norm_weights(normalized, int(self.params.iterations))
         return Aggregation(float(G.shape[0]) * alpha[:, None] * normalized)
+
+    @property
+    def representation(self) -> bool:
+        return self.params.representation
+
+    def representation_coefficients(self, gram, losses):
+        """MGDA-UB: the min-norm point of the z-gradients; c_i = K alpha_i / n_i, as `aggregate`'s rows."""
+        n = normalizers(tf.sqrt(tf.maximum(tf.linalg.diag_part(gram), 0.0)), losses, self.params.normalization)
+        alpha = gradmath.min_norm_from_gram(gram / (n[:, None] * n[None, :]), int(self.params.iterations))
+        return float(gram.shape[0]) * alpha / n
