@@ -122,7 +122,7 @@ class CrossStitch(_Architecture):
         return stitch_points(input_shape, trunk) * k * k if k > 1 else 0
 
     def short(self, k):
-        return "cross-stitch"
+        return "cross-stitch (a column per head)"
 
 
 def stitch_points(input_shape: Shape, trunk: list) -> int:
