@@ -86,6 +86,17 @@ def strategy_list(text: str) -> list[str]:
     return [strategy_name(name) for name in names]
 
 
+def vary_list(text: str) -> tuple[str, ...]:
+    """'init,order' -> ('init', 'order'): what differs between the seeds of `compare --seeds`."""
+    from tui_mtl.cli.seeds import VARY
+
+    names = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    unknown = [name for name in names if name not in VARY]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"{text!r}: choose from {', '.join(VARY)} (comma-separated)")
+    return names
+
+
 # --- option groups ----------------------------------------------------------------------
 
 

@@ -23,6 +23,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--strategies", required=True, type=cli_args.strategy_list,
                    help="comma-separated, e.g. summed,grouped,pcgrad")
     p.add_argument("--warmup", type=cli_args.non_negative_int, default=0, help="steps before the fork (default 0)")
+    p.add_argument("--seeds", type=cli_args.positive_int, default=1, metavar="N",
+                   help="repeat the comparison on N seeds (the preset's seed, +1, ...) and test the differences "
+                        "per head: means with 95%% CIs, paired t-tests, a verdict (default 1)")
+    p.add_argument("--vary", type=cli_args.vary_list, default=("init",), metavar="WHAT",
+                   help="what differs between seeds: init, order, split, comma-separated (default init; "
+                        "within a seed every strategy shares all three)")
     cli_args.add_training_options(p, steps_help="steps per branch after the fork (default: the preset's)")
     cli_args.add_runs_dir(p)
     p.add_argument("--no-record", action="store_true", help="write no run folder")
@@ -33,13 +39,15 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     preset_path, preset = preset_from_args(args)
-    writer = MetricsWriter(args.metrics_out) if args.metrics_out else None
     options = cli_args.session_options(args)
+    heads = preset.model.head_names
+    steps = args.steps or preset.training.steps
+    if args.seeds > 1:
+        return _compare_seeds(args, preset, preset_path, steps, options)
+    writer = MetricsWriter(args.metrics_out) if args.metrics_out else None
     from tui_mtl.engine import Session, State, fork
 
     session = Session(preset, base_dir=preset_path.parent, report_interval=0.5, **options)
-    heads = preset.model.head_names
-    steps = args.steps or preset.training.steps
     run_dir = None if args.no_record else make_run_dir(preset.name, args.runs_dir)
     recorders = [open_recorder(session, run_dir)] if run_dir else []
     try:
@@ -77,3 +85,24 @@ def main(argv: list[str]) -> int:
             print(diverged_line(fault, f" in branch {name}"), file=sys.stderr)
         return DIVERGED
     return OK
+
+
+def _compare_seeds(args, preset, preset_path, steps: int, options: dict) -> int:
+    from tui_mtl.cli import seeds
+
+    if args.metrics_out:
+        raise cli_args.UsageError("--metrics-out follows one comparison; with --seeds each seed's branches "
+                                  "keep their metrics.csv in the run folder (seed-N/branches/NAME)")
+    for strategy in args.strategies:  # refused before any seed trains
+        try:
+            preset.strategy.check(strategy)
+        except ValueError as err:
+            raise cli_args.UsageError(f"--strategies: {err}") from None
+    run_dir = None if args.no_record else make_run_dir(preset.name, args.runs_dir)
+    print(f"{preset.name}: {', '.join(args.strategies)} on {args.seeds} seeds, {steps} steps each "
+          f"(after {args.warmup} warm-up steps); seeds vary {', '.join(args.vary)}", flush=True)
+    plans = seeds.seed_plans(preset, args.seeds, args.vary)
+    outcome = seeds.run_seeds(plans, args.strategies, steps, args.warmup, base_dir=preset_path.parent,
+                              run_dir=run_dir, options=options, quiet=args.quiet)
+    seeds.report(outcome, preset.model.head_names, args.vary, run_dir)  # an interrupt reports the seeds done
+    return DIVERGED if outcome.diverged else OK

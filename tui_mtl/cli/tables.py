@@ -60,3 +60,17 @@ def comparison_table(comparison, results: dict) -> str:
         rate = steps / branch.train_seconds if branch.train_seconds else 0.0
         lines.append(f"{name}: {steps} steps at {rate:.0f} steps/s")
     return "\n".join(lines)
+
+
+def seeds_table(results: dict, heads: list[str]) -> str:
+    """Per head and strategy: the mean final validation loss over seeds and its 95% interval."""
+    from tui_mtl.stats import mean_interval
+
+    rows: list[tuple[str, ...]] = [("head", "strategy", "val loss mean", "95% CI", "seeds", "diverged")]
+    for head in heads:
+        for name, per_head in results.items():
+            interval = mean_interval(per_head[head])
+            ci = f"{fmt(interval.low)} .. {fmt(interval.high)}" if math.isfinite(interval.low) else "-"
+            rows.append((head, name, fmt(interval.mean) if interval.n else "-", ci, str(interval.n),
+                         str(interval.diverged) if interval.diverged else ""))
+    return _layout(rows)

@@ -114,7 +114,8 @@ def build_data(preset: Preset, base_dir: Path | None = None) -> DataSplits:
 
     train, val = load_arrays(preset, base_dir)
     batch = preset.training.batch_size
-    seed = preset.data.seed
+    seed = preset.data.seed if preset.data.order_seed is None else preset.data.order_seed
+
     def make_train():
         ds = tf.data.Dataset.from_tensor_slices((train.x, train.targets))
         if preset.data.shuffle:  # file sources shuffle their paths: a cheap buffer, decoded after

@@ -104,6 +104,8 @@ class DataSpec(Strict):
     validation_split: float = Field(default=0.2, gt=0, lt=1)
     seed: int = Field(default=0, ge=0, le=2**32 - 1)  # Keras seeds numpy, which takes 0 .. 2**32-1
     shuffle: bool = True
+    # the training order's own seed (default: `seed`), so seeds can differ in order alone
+    order_seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
     source: Literal["shapes", "digits", "npz", "csv_images", "multi_mnist", "multi_fashion"]
     params: dict[str, Any] = Field(default_factory=dict)
 

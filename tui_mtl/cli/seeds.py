@@ -1,0 +1,115 @@
+"""`compare --seeds N`: the comparison repeated on N seeds. Within a seed every strategy starts from
+the same weights and sees the same batches (a fork); seeds differ in what `--vary` names. Then per
+head: each strategy's mean validation loss with its interval, the seed-matched differences, and the
+verdict (`tui_mtl.stats`)."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tui_mtl.cli.output import BranchProgress, fmt
+from tui_mtl.cli.tables import seeds_table
+from tui_mtl.cli.training import diverged_line, open_recorder, train
+from tui_mtl.fileio import atomic_write_text
+from tui_mtl.presets import Preset
+from tui_mtl.runs import folder_name
+from tui_mtl.stats import SeedResults, paired_differences, verdict_lines
+
+VARY = ("init", "order", "split")
+
+
+@dataclass(frozen=True)
+class SeedPlan:
+    seed: int
+    preset: Preset  # with this seed's split and order
+    init_seed: int  # the initial weights' seed
+
+
+def seed_plans(preset: Preset, count: int, vary: tuple[str, ...]) -> list[SeedPlan]:
+    """Seeds preset.data.seed, +1, ...; what is not varied keeps the preset's own seed."""
+    base = preset.data.seed
+    plans = []
+    for seed in range(base, base + count):
+        changed = preset
+        if "split" in vary:
+            changed = changed.with_changes(data={"seed": seed})
+        if "order" in vary:
+            changed = changed.with_changes(data={"order_seed": seed})
+        plans.append(SeedPlan(seed, changed, seed if "init" in vary else base))
+    return plans
+
+
+@dataclass
+class SeedsOutcome:
+    results: SeedResults  # strategy -> head -> one final validation loss per seed (NaN: diverged)
+    seeds: list[int]
+    diverged: bool
+    interrupted: bool
+
+
+def run_seeds(plans: list[SeedPlan], strategies: list, steps: int, warmup: int, *, base_dir: Path,
+              run_dir: Path | None, options: dict, quiet: bool) -> SeedsOutcome:
+    from tui_mtl.engine import Session, State, fork
+
+    results: SeedResults = {}
+    done: list[int] = []
+    diverged = interrupted = False
+    for i, plan in enumerate(plans):
+        session = Session(plan.preset, base_dir=base_dir, seed=plan.init_seed, report_interval=0.5, **options)
+        heads = session.head_names
+        recorders = []
+        try:
+            if warmup and train(session, lambda s=session: s.run(warmup)) is None:
+                interrupted = True
+                break
+            if session.state is State.FAULTED:
+                print(diverged_line(session.fault, f" during seed {plan.seed}'s warm-up"), file=sys.stderr)
+                diverged = True
+                continue
+            comparison = fork(session, strategies)
+            if run_dir:
+                recorders = [open_recorder(branch, run_dir / f"seed-{plan.seed}" / "branches" / folder_name(name))
+                             for name, branch in comparison.branches.items()]
+            comparison.subscribe(BranchProgress(heads, None, quiet))
+            if train(comparison, lambda c=comparison: c.run(steps)) is None:
+                interrupted = True
+                break
+            line = []
+            for name, branch in comparison.branches.items():
+                fault = comparison.diverged.get(name)
+                if fault is not None:
+                    print(diverged_line(fault, f" in branch {name}, seed {plan.seed}"), file=sys.stderr)
+                    diverged = True
+                losses = {h: math.nan for h in heads} if fault is not None else branch.validate()[0]
+                for head in heads:
+                    results.setdefault(name, {}).setdefault(head, []).append(float(losses[head]))
+                line.append(f"{name} " + " ".join(f"{h} {fmt(losses[h])}" for h in heads))
+            done.append(plan.seed)
+            print(f"seed {plan.seed} ({i + 1}/{len(plans)}) val loss: " + "  |  ".join(line), flush=True)
+        finally:
+            for recorder in recorders:
+                recorder.close()
+            session.close()
+    return SeedsOutcome(results, done, diverged, interrupted)
+
+
+def report(outcome: SeedsOutcome, heads: list[str], vary: tuple[str, ...], run_dir: Path | None) -> None:
+    if not outcome.seeds:
+        print("no seed finished: nothing to compare", file=sys.stderr)
+        return
+    differences = paired_differences(outcome.results, heads)
+    print(f"\nfinal validation loss over {len(outcome.seeds)} seeds ({', '.join(map(str, outcome.seeds))}; "
+          f"varying {', '.join(vary)}): mean and 95% CI")
+    print(seeds_table(outcome.results, heads))
+    print("\nverdict:")
+    for line in verdict_lines(differences):
+        print(f"  {line}")
+    if run_dir:
+        data = {"seeds": outcome.seeds, "vary": list(vary), "metric": "final validation loss",
+                "results": outcome.results, "differences": [asdict(d) for d in differences]}
+        atomic_write_text(run_dir / "comparison.json", json.dumps(data, indent=2, allow_nan=True) + "\n")
+        print(f"run folder: {run_dir} (seed-N/branches/ per seed; comparison.json: every number above)")
