@@ -1,0 +1,91 @@
+"""`tui-mtl sweep`: Optuna over per-head rates, on the real engine."""
+
+import subprocess
+import sys
+
+import optuna
+import pytest
+
+from tests.conftest import tiny_preset
+from tui_mtl.cli import main
+from tui_mtl.engine import Session
+from tui_mtl.presets import load_preset
+
+STEPS = 30
+
+
+@pytest.fixture
+def preset_file(tmp_path):
+    path = tmp_path / "tiny.toml"
+    path.write_text(tiny_preset(training={"validate_every": 10}).to_toml())
+    return path
+
+
+def load(storage: str, name: str):
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def test_a_study_searches_the_ranges_prunes_and_its_best_value_is_what_training_gives(preset_file, tmp_path, capsys):
+    storage = f"sqlite:///{tmp_path / 'sweep.db'}"
+    code = main(["sweep", str(preset_file), "--lr", "size=1e-4:1.0", "--lr", "trunk=1e-4:1e-1", "--trials", "8",
+                 "--steps", str(STEPS), "--sampler-seed", "1", "--storage", storage, "--study", "s", "--save", "best"])
+    out = capsys.readouterr().out
+    assert code == 0
+    study = load(storage, "s")
+    assert len(study.trials) == 8
+    for t in study.trials:
+        assert 1e-4 <= t.params["lr:size"] <= 1.0 and 1e-4 <= t.params["lr:trunk"] <= 1e-1
+    states = {t.state.name for t in study.trials}
+    assert "COMPLETE" in states and "PRUNED" in states  # the median pruner stopped some trials early
+    pruned = [t for t in study.trials if t.state.name == "PRUNED"]
+    assert all(max(t.intermediate_values) < STEPS for t in pruned)
+    best = study.best_trial
+    assert f"best: trial {best.number}" in out and f"--lr size={best.params['lr:size']:.3g}" in out
+    # the best value is what a fresh session trained with those rates reaches (trials start from scratch)
+    preset = tiny_preset(training={"validate_every": 10})
+    fresh = Session(preset)
+    fresh.set_lr("size", best.params["lr:size"])
+    fresh.set_lr("trunk", best.params["lr:trunk"])
+    fresh.run(STEPS)
+    val_loss, _ = fresh.validate()
+    expected = sum(fresh.weights[h] * val_loss[h] for h in val_loss)
+    assert best.value == pytest.approx(expected, rel=1e-5)
+    saved = load_preset("best")  # --save: the best trial's rates as a user preset
+    assert saved.model.head("size").learning_rate == pytest.approx(best.params["lr:size"])
+    assert saved.training.trunk_learning_rate == pytest.approx(best.params["lr:trunk"])
+
+
+def test_two_processes_share_one_sqlite_study(preset_file, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    command = [sys.executable, "-m", "tui_mtl", "sweep", str(preset_file), "--lr", "shape=1e-4:1e-1",
+               "--trials", "6", "--steps", "20", "--storage", storage, "--study", "shared"]
+    optuna.create_study(study_name="shared", storage=storage, direction="minimize")  # created once, before both
+    workers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [w.communicate(timeout=300) for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], [err[-2000:] for _, err in outputs]
+    study = load(storage, "shared")
+    assert 6 <= len(study.trials) <= 7  # the cap counts both processes (one may start as the other ends)
+    assert len({t.user_attrs["process"] for t in study.trials}) == 2  # both took part
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--lr", "nope=1e-3:1e-2"], "--lr nope=0.001:0.01: unknown head 'nope'"),
+    (["--lr", "size=1e-2:1e-3"], "need 0 < LOW < HIGH"),
+    (["--lr", "size=0.01"], "expected HEAD=LOW:HIGH"),
+    ([], "name something to search"),
+    (["--strategy", "grouped", "--lr", "trunk=1e-4:1e-2"], "no trunk rate to search"),
+    (["--lr", "size=1e-4:1e-2", "--objective", "area"], "--objective area: unknown head"),
+])
+def test_bad_sweeps_are_one_line(args, expected, preset_file, capsys):
+    assert main(["sweep", str(preset_file), *args]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and len(err.strip().splitlines()) == 1
+
+
+def test_trials_that_diverge_fail_with_their_reason_and_the_sweep_ends(preset_file, capsys):
+    code = main(["sweep", str(preset_file), "--lr", "trunk=1e25:1e30", "--trials", "2", "--steps", "20"])
+    out = capsys.readouterr().out
+    assert code == 0
+    failed = [line for line in out.splitlines() if line.startswith("trial ")]
+    assert len(failed) == 2 and all(": failed: step " in line and "non-finite" in line for line in failed)
+    assert "2 trials: 0 complete, 0 pruned, 2 failed (diverged)" in out and "no trial completed" in out
