@@ -29,6 +29,16 @@ def test_the_same_strategy_twice_is_no_difference_on_every_head(tmp_path, capsys
     assert data["results"]["summed-2"]["size"] == values  # ...and within a seed the branches are in lockstep
     for seed in (0, 1, 2):
         assert (run / f"seed-{seed}" / "branches" / "summed-2" / "checkpoint.npz").is_file()
+    page = (run / "report.html").read_text()  # the report: every head and strategy, nothing fetched
+    assert all(f"<h2>{head}</h2>" in page for head in ("size", "shape", "bright"))
+    assert page.count("<svg") == 6 and "summed-2" in page and "identical on all 3 seeds" in page
+    assert "<script" not in page and "<link" not in page and "src=" not in page
+    assert "tui-mtl compare " in page and "--seeds 3" in page  # the command that reproduces it
+    assert main(["report", str(run), "--format", "md"]) == 0  # rebuilt from the folder, as Markdown + PNGs
+    markdown = (run / "report" / "report.md").read_text()
+    assert "![size: validation loss](0-curves.png)" in markdown
+    assert (run / "report" / "2-differences.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["report", str(run / "seed-0" / "branches" / "summed")]) == 2  # a branch is no comparison
 
 
 def test_grouped_beats_summed_on_the_small_head_of_imbalanced_scales_over_seeds(tmp_path, capsys):

@@ -4,6 +4,7 @@ branch on the same batches; a per-head table, and a run folder with a folder per
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 from tui_mtl.cli import args as cli_args
@@ -43,7 +44,7 @@ def main(argv: list[str]) -> int:
     heads = preset.model.head_names
     steps = args.steps or preset.training.steps
     if args.seeds > 1:
-        return _compare_seeds(args, preset, preset_path, steps, options)
+        return _compare_seeds(args, preset, preset_path, steps, options, "tui-mtl compare " + shlex.join(argv))
     writer = MetricsWriter(args.metrics_out) if args.metrics_out else None
     from tui_mtl.engine import Session, State, fork
 
@@ -87,7 +88,7 @@ def main(argv: list[str]) -> int:
     return OK
 
 
-def _compare_seeds(args, preset, preset_path, steps: int, options: dict) -> int:
+def _compare_seeds(args, preset, preset_path, steps: int, options: dict, command: str) -> int:
     from tui_mtl.cli import seeds
 
     if args.metrics_out:
@@ -99,10 +100,14 @@ def _compare_seeds(args, preset, preset_path, steps: int, options: dict) -> int:
         except ValueError as err:
             raise cli_args.UsageError(f"--strategies: {err}") from None
     run_dir = None if args.no_record else make_run_dir(preset.name, args.runs_dir)
+    if run_dir:  # the comparison's own preset (each seed's branches keep theirs)
+        from tui_mtl.fileio import atomic_write_text
+
+        atomic_write_text(run_dir / "preset.toml", preset.to_toml())
     print(f"{preset.name}: {', '.join(args.strategies)} on {args.seeds} seeds, {steps} steps each "
           f"(after {args.warmup} warm-up steps); seeds vary {', '.join(args.vary)}", flush=True)
     plans = seeds.seed_plans(preset, args.seeds, args.vary)
     outcome = seeds.run_seeds(plans, args.strategies, steps, args.warmup, base_dir=preset_path.parent,
                               run_dir=run_dir, options=options, quiet=args.quiet)
-    seeds.report(outcome, preset.model.head_names, args.vary, run_dir)  # an interrupt reports the seeds done
+    seeds.report(outcome, preset.model.head_names, args.vary, run_dir, command)  # an interrupt reports the seeds done
     return DIVERGED if outcome.diverged else OK

@@ -16,6 +16,7 @@ from tui_mtl.cli.tables import seeds_table
 from tui_mtl.cli.training import diverged_line, open_recorder, train
 from tui_mtl.fileio import atomic_write_text
 from tui_mtl.presets import Preset
+from tui_mtl.report.data import COMPARISON_FILE
 from tui_mtl.runs import folder_name
 from tui_mtl.stats import SeedResults, paired_differences, verdict_lines
 
@@ -97,7 +98,8 @@ def run_seeds(plans: list[SeedPlan], strategies: list, steps: int, warmup: int, 
     return SeedsOutcome(results, done, diverged, interrupted)
 
 
-def report(outcome: SeedsOutcome, heads: list[str], vary: tuple[str, ...], run_dir: Path | None) -> None:
+def report(outcome: SeedsOutcome, heads: list[str], vary: tuple[str, ...], run_dir: Path | None,
+           command: str = "") -> None:
     if not outcome.seeds:
         print("no seed finished: nothing to compare", file=sys.stderr)
         return
@@ -109,7 +111,11 @@ def report(outcome: SeedsOutcome, heads: list[str], vary: tuple[str, ...], run_d
     for line in verdict_lines(differences):
         print(f"  {line}")
     if run_dir:
-        data = {"seeds": outcome.seeds, "vary": list(vary), "metric": "final validation loss",
+        data = {"seeds": outcome.seeds, "vary": list(vary), "metric": "final validation loss", "command": command,
                 "results": outcome.results, "differences": [asdict(d) for d in differences]}
-        atomic_write_text(run_dir / "comparison.json", json.dumps(data, indent=2, allow_nan=True) + "\n")
-        print(f"run folder: {run_dir} (seed-N/branches/ per seed; comparison.json: every number above)")
+        atomic_write_text(run_dir / COMPARISON_FILE, json.dumps(data, indent=2, allow_nan=True) + "\n")
+        from tui_mtl.report import read_report_data, write_html
+
+        page = write_html(read_report_data(run_dir))
+        print(f"run folder: {run_dir} (seed-N/branches/ per seed; {COMPARISON_FILE}: every number above)")
+        print(f"report: {page}")

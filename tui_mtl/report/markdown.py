@@ -1,0 +1,36 @@
+"""report.md with PNG figures beside it (for a README or an issue)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tui_mtl.fileio import atomic_write_text
+from tui_mtl.report.data import ReportData
+from tui_mtl.report.plots import curves_figure, differences_figure, png
+from tui_mtl.report.tables import summary_rows
+from tui_mtl.stats import verdict_lines
+
+
+def _table(rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(rows[0]) + " |", "|" + " --- |" * len(rows[0])]
+    lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
+    return "\n".join(lines)
+
+
+def write_markdown(data: ReportData, folder: Path | None = None) -> Path:
+    folder = folder or data.run_dir / "report"
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [f"# {', '.join(data.strategies)} on {len(data.seeds)} seeds", "",
+             f"Seeds {', '.join(map(str, data.seeds))}, varying {', '.join(data.vary) or 'init'}.", "",
+             "## Verdict", "", *(f"- {line}" for line in verdict_lines(data.differences)), "",
+             "## Final validation loss", "", _table(summary_rows(data)), ""]
+    for i, head in enumerate(data.heads):
+        png(curves_figure(data, head), folder / f"{i}-curves.png")
+        png(differences_figure(data, head), folder / f"{i}-differences.png")
+        lines += [f"## {head}", "", f"![{head}: validation loss]({i}-curves.png)", "",
+                  f"![{head}: paired differences]({i}-differences.png)", ""]
+    if data.command:
+        lines += ["## Reproduce", "", "```", data.command, "```", ""]
+    path = folder / "report.md"
+    atomic_write_text(path, "\n".join(lines))
+    return path
