@@ -60,7 +60,8 @@ def _build(spec: ModelSpec) -> MultiHeadModel:
         outputs[head.name] = y
         own[head.name] = [v for layer in layers for v in layer.trainable_variables]
     model = keras.Model(inputs, outputs, name="multi_head")
-    trunk_variables, head_variables = _split(inputs, outputs, parts.layers, own)
+    made = [v for layer in parts.layers for v in layer.trainable_variables]
+    trunk_variables, head_variables = split_variables(inputs, outputs, made, own)
     trunk_model = heads_model = None
     shared = {id(t) for t in head_inputs.values()}
     if len(shared) == 1:  # one representation z for every head (hard sharing): MGDA-UB can use it
@@ -70,16 +71,17 @@ def _build(spec: ModelSpec) -> MultiHeadModel:
                           heads_model=heads_model)
 
 
-def _split(inputs, outputs: dict, made: list, own: dict) -> tuple[tuple, dict]:
-    """The trunk is every variable the architecture made that more than one head's output reaches
-    (with one head: all of them); one that only head i reaches (its gate, its own experts) is
-    head i's, next to its own layers. Order: the build order, so optimizers and checkpoints see
-    the same order on every build."""
+def split_variables(inputs, outputs: dict, shared: list, own: dict | None = None) -> tuple[tuple, dict]:
+    """The trunk is every variable of `shared` that more than one head's output reaches (with one
+    head: all of them); one that only head i reaches (its gate, its own experts, its own branch) is
+    head i's, before its `own` layers' variables. Order: `shared`'s, so optimizers and checkpoints
+    see the same order on every build."""
+    own = own or {head: [] for head in outputs}
     reached = {head: {id(v) for v in keras.Model(inputs, out).trainable_variables}
                for head, out in outputs.items()}
     trunk: list = []
     extra: dict[str, list] = {head: [] for head in outputs}
-    for variable in (v for layer in made for v in layer.trainable_variables):
+    for variable in shared:
         by = [head for head, ids in reached.items() if id(variable) in ids]
         if len(by) == 1 and len(outputs) > 1:
             extra[by[0]].append(variable)
@@ -98,3 +100,22 @@ def _heads_on(z, head_layers: dict) -> keras.Model:
             y = layer(y)
         outputs[head] = y
     return keras.Model(features, outputs, name="heads")
+
+
+def multi_head_view(model: keras.Model) -> MultiHeadModel:
+    """Any functional Keras model with one named output per head, with its variables split into
+    the trunk's and each head's by what each output reaches."""
+    if not model.inputs:
+        raise ValueError("the model has no symbolic inputs: use a functional keras.Model (or keras.Sequential "
+                         "turned into one); a subclassed model cannot be split into trunk and heads")
+    output = model.output
+    outputs = dict(output) if isinstance(output, dict) else dict(zip(model.output_names, model.outputs))
+    if len(outputs) < 2:
+        raise ValueError(f"the model has {len(outputs)} output; a multi-task model needs one named output per head")
+    inputs = model.inputs if len(model.inputs) > 1 else model.inputs[0]
+    trunk, heads = split_variables(inputs, outputs, list(model.trainable_variables))
+    if not trunk:
+        raise ValueError("no variable is reached by more than one head: the heads share no trunk")
+    # the same layers with the outputs as a dict by head name, whatever structure the model returns
+    view = model if isinstance(output, dict) else keras.Model(inputs, outputs, name=f"{model.name}_by_head")
+    return MultiHeadModel(view, trunk, heads)

@@ -1,0 +1,129 @@
+"""`MultiTaskModel`: a keras.Model around yours whose `train_step` is tui-mtl's step builder, as the
+keras.io guide "customizing what happens in fit" does it. The strategy's optimizers, weighting and
+aggregator state are made at `compile`; `fit`, `evaluate`, `predict` and callbacks are Keras' own.
+
+    model = MultiTaskModel(my_model, strategy="pcgrad@grouped", learning_rates={"a": 1e-3, "b": 3e-4})
+    model.compile(loss={"a": "mse", "b": keras.losses.SparseCategoricalCrossentropy()},
+                  loss_weights={"a": 1.0, "b": 0.5})
+    model.fit(ds, epochs=10)   # logs: loss, a_loss, b_loss (and val_ ones)
+
+The same strategy on the same batches gives the same weights as a tui-mtl Session (tested).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import keras
+import tensorflow as tf
+
+from tui_mtl.model import multi_head_view
+from tui_mtl.strategies import step as steps
+from tui_mtl.strategies.base import StepContext
+from tui_mtl.strategies.catalog import ComponentParams, parse_strategy
+from tui_mtl.strategies.strategy import Strategy
+
+DEFAULT_RATE = 1e-3
+
+
+class _BatchMean(keras.losses.Loss):
+    """A per-sample loss function as a Loss object (the default reduction: the batch mean)."""
+
+    def __init__(self, fn: Callable):
+        super().__init__(name=getattr(fn, "__name__", "loss"))
+        self.fn = fn
+
+    def call(self, y_true, y_pred):
+        return self.fn(y_true, y_pred)
+
+
+def _loss(spec: Any) -> keras.losses.Loss:
+    """A Keras loss (object, class name or function name) reducing to the batch mean."""
+    loss = keras.losses.get(spec)
+    return loss if isinstance(loss, keras.losses.Loss) else _BatchMean(loss)
+
+
+def _optimizer_factory(optimizer: str | Callable) -> Callable[[float], keras.optimizers.Optimizer]:
+    if callable(optimizer):
+        return optimizer
+    return lambda rate: keras.optimizers.get({"class_name": optimizer, "config": {"learning_rate": rate}})
+
+
+class MultiTaskModel(keras.Model):
+    def __init__(self, model: keras.Model, strategy: str = "summed", learning_rates: dict | None = None,
+                 optimizer: str | Callable[[float], keras.optimizers.Optimizer] = "adam",
+                 params: dict | None = None, seed: int = 0, **kwargs):
+        """`model`: a functional model with one named output per head. `learning_rates`: per head,
+        and `trunk` (the summed layout's trunk optimizer); unnamed ones are 1e-3. `optimizer`: a
+        Keras optimizer name or `rate -> optimizer`, built once per optimizer the layout needs.
+        `params`: component parameters by component name, e.g. {"dwa": {"window": 20}}."""
+        super().__init__(name=kwargs.pop("name", "multi_task"), **kwargs)
+        parsed = parse_strategy(strategy)
+        if parsed.layout == "alternating":
+            raise ValueError("alternating picks one head per step on the host; it cannot run inside one traced "
+                             "train_step: use it in tui-mtl, or summed / grouped here")
+        self.inner = model
+        self.net = multi_head_view(model)
+        self.strategy_name = parsed.canonical
+        unknown = set(learning_rates or {}) - {"trunk", *self.net.head_names}
+        if unknown:
+            raise ValueError(f"learning_rates: unknown head(s) {', '.join(sorted(unknown))}; heads are "
+                             f"{', '.join(self.net.head_names)} (and trunk)")
+        self.rates = {"trunk": DEFAULT_RATE, **{h: DEFAULT_RATE for h in self.net.head_names},
+                      **(learning_rates or {})}
+        self._make_optimizer = _optimizer_factory(optimizer)
+        components = parsed.components().values()
+        self._params = ComponentParams({c.name: c.parse_params((params or {}).get(c.name)) for c in components})
+        self._seed = seed
+        self.strategy: Strategy | None = None
+
+    def call(self, inputs, training=False):
+        return self.inner(inputs, training=training)
+
+    def compile(self, loss: dict, loss_weights: dict | None = None, **kwargs) -> None:
+        heads = self.net.head_names
+        missing = [h for h in heads if h not in loss]
+        if missing or set(loss) - set(heads):
+            raise ValueError(f"loss: give one loss per head ({', '.join(heads)}); "
+                             f"missing {missing or 'none'}, unknown {sorted(set(loss) - set(heads)) or 'none'}")
+        weights = [float((loss_weights or {}).get(h, 1.0)) for h in heads]
+        self.ctx = StepContext(self.net, {h: _loss(loss[h]) for h in heads},
+                               tf.Variable(weights, trainable=False, name="loss_weights"),
+                               tf.Variable([1.0] * len(heads), trainable=False, name="loss_scales"),
+                               self._make_optimizer, seed=self._seed)
+        self.strategy = Strategy(self.ctx, self.strategy_name, self.rates, self._params)
+        self._need = steps.gradient_need(self.strategy)
+        optimizers = self.strategy.layout.optimizers()
+        kwargs.setdefault("jit_compile", False)  # the aggregators' small solves are not all XLA-friendly
+        # Keras' own optimizer slot: the one whose rate callbacks (ReduceLROnPlateau) would change
+        super().compile(optimizer=optimizers.get("trunk") or next(iter(optimizers.values())), **kwargs)
+        self._trackers = {name: keras.metrics.Mean(name=name)
+                          for name in ("loss", *(f"{h}_loss" for h in heads))}
+
+    @property
+    def metrics(self) -> list:
+        return list(getattr(self, "_trackers", {}).values())
+
+    def _track(self, losses: list) -> dict:
+        weights = self.ctx.weights
+        self._trackers["loss"].update_state(tf.add_n([weights[i] * loss for i, loss in enumerate(losses)]))
+        for head, loss in zip(self.net.head_names, losses):
+            self._trackers[f"{head}_loss"].update_state(loss)
+        return {name: tracker.result() for name, tracker in self._trackers.items()}
+
+    def _targets(self, y) -> dict:
+        return dict(y) if isinstance(y, dict) else dict(zip(self.net.head_names, y))
+
+    def train_step(self, data):
+        x, y = data[0], self._targets(data[1])
+        strategy = self.strategy
+        if strategy is None:
+            raise RuntimeError("compile the MultiTaskModel before fit: compile makes the strategy's optimizers")
+        plan = steps.compute(self.ctx, strategy, self._need, x, y, 0, False)
+        steps.apply(self.ctx, strategy, self._need, x, y, plan, 0, False)  # a non-finite step is skipped
+        return self._track(plan.losses)
+
+    def test_step(self, data):
+        x, y = data[0], self._targets(data[1])
+        preds = self.net.model(x, training=False)  # by head name
+        return self._track([self.ctx.loss_fns[h](y[h], preds[h]) for h in self.net.head_names])
