@@ -159,16 +159,31 @@ def model():
                                                                      "params": {"image_size": 8, "samples": 64}}))
 
 
-def test_pending_changes_show_until_a_report_has_them_in_force():
+def test_pending_changes_show_until_a_report_has_applied_their_command():
     m = model()
     m.take(report())
-    m.pending.lr["a"] = 2e-3
-    m.pending.strategy = "grouped"
+    m.pending.set_lr("a", 2e-3, number=1)
+    m.pending.set_strategy("grouped", number=2)
     assert m.strategy_shown() == "grouped" and m.rate_of("a") == 2e-3
-    m.take(report(learning_rates={"trunk": 1e-3, "a": 2e-3, "b": 1e-3}))
+    m.take(report(learning_rates={"trunk": 1e-3, "a": 2e-3, "b": 1e-3}, commands_applied=1))
     assert "a" not in m.pending.lr and m.pending.strategy == "grouped"
-    m.take(report(strategy="grouped"))
+    m.take(report(strategy="grouped", commands_applied=2))
     assert not m.pending
+
+
+def test_a_stale_report_showing_the_old_value_settles_nothing():
+    """] then [ returns a rate to its old value: a late report from before either (showing that old
+    value) used to settle the pending rate, and the next [ halved the stale doubled rate instead."""
+    m = model()
+    m.take(report(commands_applied=0))
+    m.pending.set_lr("a", 2e-3, number=1)  # ]
+    m.pending.set_lr("a", 1e-3, number=2)  # [
+    m.take(report(learning_rates={"trunk": 1e-3, "a": 1e-3, "b": 1e-3}, commands_applied=0))  # stale
+    assert m.rate_of("a") == 1e-3 and "a" in m.pending.lr
+    m.take(report(learning_rates={"trunk": 1e-3, "a": 2e-3, "b": 1e-3}, commands_applied=1))  # after ] only
+    assert m.rate_of("a") == 1e-3  # the next [ halves 1e-3, not the 2e-3 this report shows
+    m.take(report(learning_rates={"trunk": 1e-3, "a": 1e-3, "b": 1e-3}, commands_applied=2))
+    assert not m.pending and m.rate_of("a") == 1e-3
 
 
 def test_space_means_pause_resume_or_train_on_by_state():

@@ -38,6 +38,10 @@ class Controller:
         self._stop = threading.Event()
         self._closed = False
         self._host: Controller | None = None  # a comparison that drives this session's steps
+        # commands submitted to / applied by this controller, counted: a report carries `applied`, so
+        # a view knows which of its changes the report already reflects (values alone can repeat)
+        self.submitted = 0
+        self.applied = 0
         self._dirty = False  # something changed that the next report must carry
         self._last_report_time = self.clock()
         self._last_report_step = 0
@@ -69,23 +73,32 @@ class Controller:
 
     # --- commands (any thread) ---------------------------------------------------------------
 
-    def submit(self, command: Command) -> None:
+    def submit(self, command: Command) -> int:
+        """Queue `command` (or apply it now when nothing trains); returns its number: a report with
+        `commands_applied` >= that number shows the state after it."""
         host = self._host or self
         with host._lock:
+            self.submitted += 1
+            number = self.submitted
             if host._active:
-                host._commands.put((self, command))
-                return
+                host._commands.put((self, command, number))
+                return number
             self._apply(command)
+            self.applied = number
+            return number
 
     def _drain(self, block: bool) -> None:
         try:
-            target, command = self._commands.get(timeout=IDLE_POLL) if block else self._commands.get_nowait()
+            target, command, number = (self._commands.get(timeout=IDLE_POLL) if block
+                                       else self._commands.get_nowait())
         except queue.Empty:
             return
         while True:
             target._apply(command)
+            if number:
+                target.applied = number
             try:
-                target, command = self._commands.get_nowait()
+                target, command, number = self._commands.get_nowait()
             except queue.Empty:
                 return
 
@@ -109,7 +122,7 @@ class Controller:
         """Ask a running `run()`/`serve()` to return at the next step boundary (any thread). After
         `run()` the state is STOPPED; after `serve()` it is kept, so serving again goes on."""
         self._stop.set()
-        self._commands.put((self, Barrier()))  # wakes a served loop waiting for commands
+        self._commands.put((self, Barrier(), 0))  # wakes a served loop waiting for commands (not counted)
 
     def close(self) -> None:
         """Stop for good: a running loop returns at the next step, any later `run()` at once (a stop

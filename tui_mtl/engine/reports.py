@@ -95,6 +95,7 @@ class Report:
     loss_scales: Mapping | None = None  # head -> s_i (the loss multipliers)
     fault: Fault | None = None  # set while the state is FAULTED
     tracing: bool = False  # the step in progress compiles a new strategy variant (slow, once)
+    commands_applied: int = 0  # how many of the session's submitted commands this report reflects
 
     @property
     def heads(self) -> list[str]:

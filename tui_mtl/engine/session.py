@@ -389,7 +389,7 @@ class Session(Rewinding, Controller):
             val_loss=frozen(val_loss), val_metric=frozen(val_metric), events=tuple(self._pending_events),
             message=message, effective_weights=frozen(self.effective_weights()), diagnostics=self._pending_diag,
             loss_scale=self.stepper.loss_scale(), loss_scales=frozen(self.loss_scales), fault=fault,
-            tracing=self._tracing,
+            tracing=self._tracing, commands_applied=self.applied,
         )
         self._pending_events.clear()
         self._pending_val = self._pending_diag = None

@@ -63,20 +63,36 @@ class Pending:
     lr: dict[str, float] = field(default_factory=dict)
     weight: dict[str, float] = field(default_factory=dict)
     scale: dict[str, float] = field(default_factory=dict)
+    # the number of the command behind each change (Controller.submit): a report settles the changes
+    # it has applied, not the ones whose value it happens to show (a stale report can show the old
+    # value a change returns to, and `[` pressed again would then halve the wrong rate)
+    numbers: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def set_strategy(self, name: str, number: int) -> None:
+        self.strategy, self.numbers[("strategy", "")] = name, number
+
+    def set_lr(self, head: str, rate: float, number: int) -> None:
+        self.lr[head], self.numbers[("lr", head)] = float(rate), number
+
+    def set_weight(self, head: str, weight: float, number: int) -> None:
+        self.weight[head], self.numbers[("weight", head)] = float(weight), number
+
+    def set_scale(self, head: str, scale: float, number: int) -> None:
+        self.scale[head], self.numbers[("scale", head)] = float(scale), number
 
     def clear(self) -> None:
         self.strategy = None
-        self.lr.clear(), self.weight.clear(), self.scale.clear()
+        self.lr.clear(), self.weight.clear(), self.scale.clear(), self.numbers.clear()
 
     def settle(self, report: Report | None) -> None:
-        """Forget what the report shows in force."""
+        """Forget the changes the report has applied."""
         if report is None:
             return
-        if self.strategy == report.strategy:
+        done = report.commands_applied
+        if self.strategy is not None and self.numbers.get(("strategy", ""), 0) <= done:
             self.strategy = None
-        for pending, actual in ((self.lr, report.learning_rates), (self.weight, report.weights),
-                                (self.scale, report.loss_scales or {})):
-            for head in [h for h, v in pending.items() if actual.get(h) == v]:
+        for kind, pending in (("lr", self.lr), ("weight", self.weight), ("scale", self.scale)):
+            for head in [h for h in pending if self.numbers.get((kind, h), 0) <= done]:
                 del pending[head]
 
     def __bool__(self) -> bool:

@@ -106,7 +106,7 @@ class DashboardActions:
 
     def set_strategy(self, name: str) -> None:
         if self.send(lambda: self.session.set_strategy(name)):
-            self.model.pending.strategy = parse_strategy(name).canonical
+            self.model.pending.set_strategy(parse_strategy(name).canonical, self.session.submitted)
             self.refresh_text()
 
     def action_choose_strategy(self) -> None:
@@ -126,7 +126,7 @@ class DashboardActions:
 
     def _set_lr(self, head: str, rate: float) -> None:
         if self.send(lambda: self.session.set_lr(head, rate)):
-            self.model.pending.lr[head] = float(rate)
+            self.model.pending.set_lr(head, rate, self.session.submitted)
             self.refresh_text()
 
     def action_lr_up(self) -> None:
@@ -155,9 +155,9 @@ class DashboardActions:
             if edit.learning_rate is not None:
                 self._set_lr(head, edit.learning_rate)
             if edit.weight is not None and self.send(lambda: self.session.set_weight(head, edit.weight)):
-                model.pending.weight[head] = float(edit.weight)
+                model.pending.set_weight(head, edit.weight, self.session.submitted)
             if edit.loss_scale is not None and self.send(lambda: self.session.set_loss_scale(head, edit.loss_scale)):
-                model.pending.scale[head] = float(edit.loss_scale)
+                model.pending.set_scale(head, edit.loss_scale, self.session.submitted)
             self.refresh_text()
 
         self.app.push_screen(screen, done)
