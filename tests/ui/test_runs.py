@@ -99,3 +99,16 @@ async def test_a_run_without_checkpoint_is_listed_but_not_resumed():
         await press(app, "enter")
         await asyncio.sleep(0.1)
         assert app.screen is picker
+
+
+def test_a_comparison_over_seeds_is_listed_as_one_with_its_report():
+    from tui_mtl.ui.screens.picker import scan_runs
+
+    plain = new_run_dir("tiny")
+    (plain / "preset.toml").write_text(ui_preset().to_toml())
+    seeds = new_run_dir("tiny-seeds")
+    (seeds / "preset.toml").write_text(ui_preset().to_toml())
+    (seeds / "comparison.json").write_text("{}")
+    errors = {entry.path: entry.error for entry in scan_runs()}
+    assert "report.html" in errors[seeds] and "seed-N/branches/" in errors[seeds]
+    assert errors[plain] == "no checkpoint.npz: nothing to resume"

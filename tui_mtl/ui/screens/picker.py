@@ -81,7 +81,10 @@ def scan_runs(limit: int = RECENT_RUNS) -> list[RunEntry]:
             entries.append(RunEntry(path, name, None, None, f"its preset.toml is invalid: {err}", when))
             continue
         if not checkpoint.is_file():
-            entries.append(RunEntry(path, name, None, None, "no checkpoint.npz: nothing to resume", when))
+            why = "no checkpoint.npz: nothing to resume"
+            if (path / "comparison.json").is_file():
+                why = "a comparison over seeds: see its report.html; its branches resume from seed-N/branches/"
+            entries.append(RunEntry(path, name, None, None, why, when))
             continue
         try:
             meta = read_meta(checkpoint)
