@@ -9,37 +9,24 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tui_mtl.strategies.base import Weighting, built_optimizer
 from tui_mtl.strategies.catalog import IMTLLParams
+from tui_mtl.strategies.weightings.learned import LearnedPerHead
 
 
-class IMTLL(Weighting):
+class IMTLL(LearnedPerHead):
     params: IMTLLParams
+    state_name = "log_scales"
+    variable_name = "imtl_l_log_scales"
 
-    needs_tape = True
-
-    def __init__(self, ctx, params):
-        super().__init__(ctx, params)
-        self.log_scales = tf.Variable(tf.zeros([ctx.k]), name="imtl_l_log_scales")
-        self.optimizer = built_optimizer(ctx.make_optimizer, float(params.lr), [self.log_scales])
-
-    def optimizers(self):
-        return {"log_scales": self.optimizer}
-
-    def variables(self):
-        return {"log_scales": self.log_scales}
+    @property
+    def log_scales(self) -> tf.Variable:
+        return self.values
 
     def objectives(self, losses):
         # losses arrive divided by the replica count; so must the -s_i term
         r = self.ctx.replica_scale
-        return [tf.exp(self.log_scales[i]) * self.ctx.scales[i] * loss - r * self.log_scales[i]
+        return [tf.exp(self.values[i]) * self.ctx.scales[i] * loss - r * self.values[i]
                 for i, loss in enumerate(losses)]
 
     def current(self):
-        return tf.exp(tf.convert_to_tensor(self.log_scales))
-
-    def gradients(self, tape, losses, objectives):
-        return [tape.gradient(objectives, self.log_scales)]
-
-    def apply(self, gradients, losses):
-        self.optimizer.apply_gradients([(gradients[0], self.log_scales)])
+        return tf.exp(tf.convert_to_tensor(self.values))

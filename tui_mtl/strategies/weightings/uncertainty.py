@@ -8,37 +8,24 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tui_mtl.strategies.base import Weighting, built_optimizer
 from tui_mtl.strategies.catalog import UncertaintyParams
+from tui_mtl.strategies.weightings.learned import LearnedPerHead
 
 
-class Uncertainty(Weighting):
+class Uncertainty(LearnedPerHead):
     params: UncertaintyParams
+    state_name = "log_vars"
+    variable_name = "uncertainty_log_vars"
 
-    needs_tape = True
-
-    def __init__(self, ctx, params):
-        super().__init__(ctx, params)
-        self.log_vars = tf.Variable(tf.zeros([ctx.k]), name="uncertainty_log_vars")
-        self.optimizer = built_optimizer(ctx.make_optimizer, float(params.lr), [self.log_vars])
-
-    def optimizers(self):
-        return {"log_vars": self.optimizer}
-
-    def variables(self):
-        return {"log_vars": self.log_vars}
+    @property
+    def log_vars(self) -> tf.Variable:
+        return self.values
 
     def objectives(self, losses):
         # losses arrive divided by the replica count; so must the s_i term, for the sum to be right
         r = self.ctx.replica_scale
-        return [0.5 * (tf.exp(-self.log_vars[i]) * self.ctx.scales[i] * loss + r * self.log_vars[i])
+        return [0.5 * (tf.exp(-self.values[i]) * self.ctx.scales[i] * loss + r * self.values[i])
                 for i, loss in enumerate(losses)]
 
     def current(self):
-        return 0.5 * tf.exp(-tf.convert_to_tensor(self.log_vars))
-
-    def gradients(self, tape, losses, objectives):
-        return [tape.gradient(objectives, self.log_vars)]  # a list of targets: the gradient of their sum
-
-    def apply(self, gradients, losses):
-        self.optimizer.apply_gradients([(gradients[0], self.log_vars)])
+        return 0.5 * tf.exp(-tf.convert_to_tensor(self.values))
