@@ -101,7 +101,7 @@ def make_app(preset=None, *, engine: str = "real", record: bool = False, session
     return app
 
 
-async def wait_until(predicate, timeout: float = 20.0, what: str = "condition") -> None:
+async def wait_until(predicate, timeout: float = 60.0, what: str = "condition") -> None:
     """Poll without Pilot's idle wait (which stalls while a training thread is busy)."""
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -148,7 +148,10 @@ async def _round_trip(pump) -> None:
 async def started(app, reports: int = 2):
     """The dashboard, once its session serves and `reports` reports arrived."""
     dash = app.dashboard
-    await wait_until(lambda: dash.session is not None and dash.reports_seen >= reports, what="first reports")
+    # a guard against a hang, not a timing test: the first build and trace of a process can take tens
+    # of seconds on a loaded 2-core CI box (CI once took over 20 s here)
+    await wait_until(lambda: dash.session is not None and dash.reports_seen >= reports, timeout=90,
+                     what="first reports")
     return dash
 
 
