@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 
@@ -29,17 +30,23 @@ class MultiHeadModel:
 MIXED_POLICIES = {"bf16": "mixed_bfloat16", "fp16": "mixed_float16", "off": "float32"}
 
 
-def build_model(spec: ModelSpec, seed: int | None = None, mixed_precision: str = "off") -> MultiHeadModel:
+def build_model(spec: ModelSpec, seed: int | None = None, mixed_precision: str = "off",
+                base_dir: Path | None = None, given: keras.Model | None = None) -> MultiHeadModel:
     """Functional model with one named output per head; `seed` makes the initial weights repeatable.
 
     `mixed_precision="bf16"` (or "fp16") computes the trunk and hidden layers in bfloat16 (float16);
-    variables and head outputs stay float32.
+    variables and head outputs stay float32. A model given with `from` (or as `given`, the model a
+    Session.from_model was handed) keeps its own layers and dtypes; `base_dir` is the preset's folder.
     """
     if seed is not None:
         keras.utils.set_random_seed(seed)
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(MIXED_POLICIES[mixed_precision])
     try:
+        if spec.imported:
+            from tui_mtl.architectures.imported import load_source
+
+            return imported_view(spec, given if given is not None else load_source(spec, base_dir))
         return _build(spec)
     finally:  # the policy is global in Keras: leave it as it was for whatever builds next
         keras.config.set_dtype_policy(previous)
@@ -48,7 +55,7 @@ def build_model(spec: ModelSpec, seed: int | None = None, mixed_precision: str =
 def _build(spec: ModelSpec) -> MultiHeadModel:
     from tui_mtl.architectures.parts import Parts
 
-    inputs = keras.Input(shape=tuple(spec.input_shape), name="image")
+    inputs = keras.Input(shape=spec.described_input_shape, name="image")
     parts = Parts(spec.trunk)
     head_inputs = spec.architecture.build(parts, inputs, spec.head_names)
     outputs, own, head_layers = {}, {}, {}
@@ -71,11 +78,15 @@ def _build(spec: ModelSpec) -> MultiHeadModel:
                           heads_model=heads_model)
 
 
-def split_variables(inputs, outputs: dict, shared: list, own: dict | None = None) -> tuple[tuple, dict]:
+def split_variables(inputs, outputs: dict, shared: list, own: dict | None = None,
+                    strict: bool = False) -> tuple[tuple, dict]:
     """The trunk is every variable of `shared` that more than one head's output reaches (with one
     head: all of them); one that only head i reaches (its gate, its own experts, its own branch) is
     head i's, before its `own` layers' variables. Order: `shared`'s, so optimizers and checkpoints
-    see the same order on every build."""
+    see the same order on every build.
+
+    `strict` (a user's own model) refuses a variable that some heads reach and others do not: the
+    trunk is what every head's loss reaches."""
     own = own or {head: [] for head in outputs}
     reached = {head: {id(v) for v in keras.Model(inputs, out).trainable_variables}
                for head, out in outputs.items()}
@@ -83,6 +94,13 @@ def split_variables(inputs, outputs: dict, shared: list, own: dict | None = None
     extra: dict[str, list] = {head: [] for head in outputs}
     for variable in shared:
         by = [head for head, ids in reached.items() if id(variable) in ids]
+        if strict and 1 < len(by) < len(outputs):
+            from tui_mtl.errors import PresetError
+
+            missed = [head for head in outputs if head not in by]
+            raise PresetError(f"model: variable {variable.path!r} is reached by heads {', '.join(by)} but not by "
+                              f"{', '.join(missed)}; tui-mtl needs each variable shared by every head (the trunk) "
+                              f"or one head's own")
         if len(by) == 1 and len(outputs) > 1:
             extra[by[0]].append(variable)
         elif by:
@@ -105,17 +123,28 @@ def _heads_on(z, head_layers: dict) -> keras.Model:
 def multi_head_view(model: keras.Model) -> MultiHeadModel:
     """Any functional Keras model with one named output per head, with its variables split into
     the trunk's and each head's by what each output reaches."""
-    if not model.inputs:
-        raise ValueError("the model has no symbolic inputs: use a functional keras.Model (or keras.Sequential "
-                         "turned into one); a subclassed model cannot be split into trunk and heads")
-    output = model.output
-    outputs = dict(output) if isinstance(output, dict) else dict(zip(model.output_names, model.outputs))
+    from tui_mtl.architectures.imported import named_outputs
+
+    outputs = named_outputs(model)
     if len(outputs) < 2:
         raise ValueError(f"the model has {len(outputs)} output; a multi-task model needs one named output per head")
-    inputs = model.inputs if len(model.inputs) > 1 else model.inputs[0]
-    trunk, heads = split_variables(inputs, outputs, list(model.trainable_variables))
-    if not trunk:
-        raise ValueError("no variable is reached by more than one head: the heads share no trunk")
+    return _view(model, model.inputs if len(model.inputs) > 1 else model.inputs[0], outputs)
+
+
+def imported_view(spec: ModelSpec, model: keras.Model) -> MultiHeadModel:
+    """A user's model checked against the preset's heads (names, output shapes, one input), split by its graph."""
+    from tui_mtl.architectures.imported import check_against_heads
+
+    return _view(model, model.inputs[0], check_against_heads(spec, model))
+
+
+def _view(model: keras.Model, inputs, outputs: dict) -> MultiHeadModel:
+    trunk, heads = split_variables(inputs, outputs, list(model.trainable_variables), strict=True)
+    if not trunk and len(outputs) > 1:
+        from tui_mtl.errors import PresetError
+
+        raise PresetError("model: no variable is reached by every head: the heads share no trunk")
     # the same layers with the outputs as a dict by head name, whatever structure the model returns
-    view = model if isinstance(output, dict) else keras.Model(inputs, outputs, name=f"{model.name}_by_head")
+    view = model if isinstance(model.output, dict) and list(model.output) == list(outputs) else \
+        keras.Model(inputs, outputs, name=f"{model.name}_by_head")
     return MultiHeadModel(view, trunk, heads)

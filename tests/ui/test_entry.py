@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from .conftest import started, wait_until
 
 
 def test_run_app_refuses_a_bad_preset_without_starting(capsys):
@@ -119,3 +120,40 @@ def test_ui_modules_do_not_import_tensorflow():
             "print('tensorflow' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "False", result.stderr
+
+
+async def test_the_app_trains_a_session_handed_to_it_by_a_factory():
+    """`tui-mtl --factory` / run_app(session_factory=...): the dashboard serves that very Session."""
+    import keras
+    import numpy as np
+
+    from tui_mtl.engine import Session
+    from tui_mtl.ui.app import HandedSession, TuiMtlApp
+
+    image = keras.Input(shape=(8, 8, 1))
+    z = keras.layers.Dense(8, activation="relu")(keras.layers.Flatten()(image))
+    model = keras.Model(image, {"a": keras.layers.Dense(1, name="a")(z), "b": keras.layers.Dense(1, name="b")(z)})
+    rng = np.random.default_rng(0)
+    x = rng.random((128, 8, 8, 1)).astype("float32")
+    session = Session.from_model(model, {"a": {"kind": "regression"}, "b": {"kind": "regression"}},
+                                 (x, {"a": x.mean(axis=(1, 2, 3)), "b": x.max(axis=(1, 2, 3))}),
+                                 training={"batch_size": 16, "steps": 60, "validate_every": 20}, strategy="grouped",
+                                 report_interval=0.05)
+    before = [np.array(w) for w in model.get_weights()]
+
+    app = TuiMtlApp(session.preset, None, session_factory=HandedSession(session, None), make_run_dir=False)
+    async with app.run_test(size=(120, 40)):
+        dash = await started(app)
+        assert dash.session is session
+        await wait_until(lambda: session.step_count >= 60, what="the handed session's 60 steps")
+        assert dash.model.report.step > 0
+    assert max(float(np.max(np.abs(a - b))) for a, b in zip(before, model.get_weights())) > 1e-4
+
+
+def test_factory_references_are_checked_before_the_ui(capsys):
+    from tui_mtl.cli.main import main
+
+    assert main(["--factory", "no colon"]) == 2
+    assert "--factory: 'no colon' is not a function" in capsys.readouterr().err
+    assert main(["quickstart", "--factory", "mod:make"]) == 2
+    assert "give a preset or --factory, not both" in capsys.readouterr().err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import argparse
 
 from tui_mtl.cli import args as cli_args
@@ -45,8 +47,23 @@ def check(files: list[str]) -> int:
             check_fits(preset)
         except ValueError as err:
             raise PresetError(f"{file}: {err}") from None
-        print(f"{file}: ok ({preset.name}: {len(preset.model.heads)} heads, strategy {preset.strategy.name})")
+        built = ""
+        if preset.model.imported:
+            built = f", {_check_own_model(preset, Path(file).parent, file)}"
+        print(f"{file}: ok ({preset.name}: {len(preset.model.heads)} heads, strategy {preset.strategy.name}{built})")
     return OK
+
+
+def _check_own_model(preset, base_dir: Path, file: str) -> str:
+    """Load or build a `from` model and match it to the heads (TensorFlow is needed for this one)."""
+    from tui_mtl.model import build_model
+
+    try:
+        net = build_model(preset.model, seed=preset.data.seed, base_dir=base_dir)
+    except PresetError as err:
+        raise PresetError(f"{file}: {err}") from None
+    count = sum(int(v.numpy().size) for v in net.trunk_variables)
+    return f"own model {net.model.count_params():,} parameters, trunk {count:,}"
 
 
 def main(argv: list[str]) -> int:

@@ -35,7 +35,7 @@ class DataSplits:
         return self.make_train()
 
 
-def _raw_splits(preset: Preset, base_dir: Path | None) -> tuple[Arrays, Arrays]:
+def _raw_splits(preset: Preset, base_dir: Path | None, given: Any = None) -> tuple[Arrays, Arrays]:
     data = preset.data
     spec = data.source_spec
     targets = sorted({h.target_name for h in preset.model.heads})
@@ -57,6 +57,11 @@ def _raw_splits(preset: Preset, base_dir: Path | None) -> tuple[Arrays, Arrays]:
         from tui_mtl.data.csv_images import load_csv_images
 
         arrays = load_csv_images(spec, preset.model.input_shape, preset.model.heads, base_dir)
+        return split(arrays, data.validation_split, data.seed)
+    if spec.source == "function":
+        from tui_mtl.data.function import load_function_data
+
+        arrays = load_function_data(spec, preset.model.described_input_shape, base_dir, given)
         return split(arrays, data.validation_split, data.seed)
     from tui_mtl.data.npz import load_npz
 
@@ -89,9 +94,10 @@ def _labels_for(head: HeadSpec, values: np.ndarray, where: str) -> np.ndarray:
     return values
 
 
-def load_arrays(preset: Preset, base_dir: Path | None = None) -> tuple[Arrays, Arrays]:
-    """Train and validation arrays whose targets are keyed by head name, in the dtype each loss wants."""
-    train, val = _raw_splits(preset, base_dir)
+def load_arrays(preset: Preset, base_dir: Path | None = None, given: Any = None) -> tuple[Arrays, Arrays]:
+    """Train and validation arrays whose targets are keyed by head name, in the dtype each loss wants.
+    `given`: the data a Session.from_model was handed (a `function` source naming IN_MEMORY)."""
+    train, val = _raw_splits(preset, base_dir, given)
     if len(train) == 0:
         raise DataError(f"data ({preset.data.source}): {len(train) + len(val)} sample(s) leave none for "
                         f"training after the validation split of {preset.data.validation_split}")
@@ -109,10 +115,10 @@ def load_arrays(preset: Preset, base_dir: Path | None = None) -> tuple[Arrays, A
     return out[0], out[1]
 
 
-def build_data(preset: Preset, base_dir: Path | None = None) -> DataSplits:
+def build_data(preset: Preset, base_dir: Path | None = None, given: Any = None) -> DataSplits:
     import tensorflow as tf
 
-    train, val = load_arrays(preset, base_dir)
+    train, val = load_arrays(preset, base_dir, given)
     batch = preset.training.batch_size
     seed = preset.data.seed if preset.data.order_seed is None else preset.data.order_seed
 

@@ -83,6 +83,25 @@ class Session(Rewinding, Controller):
         self._carried_train: dict | None = None  # train losses to show after a rewind, until steps run
         self._tracing = False
 
+    @classmethod
+    def from_model(cls, model: Any, heads: Any, data: Any, *, name: str | None = None, training: Any = None,
+                   strategy: Any = "summed", data_options: Any = None, **options: Any) -> "Session":
+        """A Session on your own functional keras.Model, whose outputs are named after `heads`
+        ({name: {kind, units, loss, weight, learning_rate, ...}} or HeadSpecs). `data`: (x, {head: y})
+        arrays, a tf.data.Dataset of that structure, or a DataSpec (or its dict); `data_options`:
+        validation_split, seed, shuffle; `training`, `strategy`: as in a preset; `options`: as Session's.
+
+            >>> s = Session.from_model(model, {"a": {"kind": "regression"}, "b": {"kind": "binary"}}, (x, ys))
+        """
+        from tui_mtl.engine.from_model import preset_for_model
+        from tui_mtl.engine.tf.stepper import TFStepper
+
+        preset, given = preset_for_model(model, heads, data, name=name, training=training, strategy=strategy,
+                                         data_options=data_options)
+        stepper_options = {key: options.pop(key) for key in ("distribution", "mixed_precision", "loss_scaling",
+                                                             "seed", "base_dir") if key in options}
+        return cls(preset, stepper=TFStepper(preset, model=model, given_data=given, **stepper_options), **options)
+
     # --- the settings in force (a copy: read from any thread) ------------------------------
 
     def settings(self) -> Settings:

@@ -8,6 +8,7 @@ from typing import Any, Literal, Union
 from pydantic import Field, ValidationInfo, field_validator
 
 from tui_mtl.presets.layers import Strict
+from tui_mtl.presets.model_source import SourceKind, parse_model_source
 from tui_mtl.presets.numbers import NonNegFloat, PositiveFloat
 
 
@@ -89,10 +90,30 @@ class MultiFashionData(_OverlaidItemsData):
     source: Literal["multi_fashion"]
 
 
-SourceSpec = Union[ShapesData, DigitsData, NpzData, CsvImagesData, MultiMnistData, MultiFashionData]
+class FunctionData(Strict):
+    """A user's function ('package.module:make' or 'file.py:make', called with `args`) returning
+    (x, {target: y}) arrays or a tf.data.Dataset of such elements, read once into memory."""
+
+    source: Literal["function"]
+    function: str  # or IN_MEMORY: the arrays or Dataset a Session.from_model was handed
+    args: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("function")
+    @classmethod
+    def _a_function(cls, function: str) -> str:
+        kind = parse_model_source(function).kind
+        if kind is SourceKind.FILE:
+            raise ValueError(f"{function!r} is a file; name a function: 'package.module:make' or 'file.py:make'")
+        return function
+
+    def input_shape(self) -> tuple[int, ...] | None:
+        return None
+
+
+SourceSpec = Union[ShapesData, DigitsData, NpzData, CsvImagesData, MultiMnistData, MultiFashionData, FunctionData]
 SOURCE_SPECS: dict[str, type[SourceSpec]] = {
     "shapes": ShapesData, "digits": DigitsData, "npz": NpzData, "csv_images": CsvImagesData,
-    "multi_mnist": MultiMnistData, "multi_fashion": MultiFashionData,
+    "multi_mnist": MultiMnistData, "multi_fashion": MultiFashionData, "function": FunctionData,
 }
 # the targets each built-in source draws (tui_mtl.data.shapes / .digits / .multi_mnist; kept here so no
 # numpy is needed); a file source's columns or arrays are checked when it is loaded
@@ -106,7 +127,7 @@ class DataSpec(Strict):
     shuffle: bool = True
     # the training order's own seed (default: `seed`), so seeds can differ in order alone
     order_seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
-    source: Literal["shapes", "digits", "npz", "csv_images", "multi_mnist", "multi_fashion"]
+    source: Literal["shapes", "digits", "npz", "csv_images", "multi_mnist", "multi_fashion", "function"]
     params: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("params")

@@ -72,6 +72,8 @@ class HeadSpec(Strict):
     weight: NonNegFloat = 1.0
     learning_rate: PositiveFloat = 1e-3
     loss_scale: PositiveFloat = 1.0  # multiplies the loss: the "what if this loss were 1000x" knob
+    # the output is logits (no softmax/sigmoid): the loss and metric take them as such
+    logits: bool = False
 
     @model_validator(mode="after")
     def _fill_and_check(self) -> "HeadSpec":
@@ -83,6 +85,9 @@ class HeadSpec(Strict):
         if metric not in metrics_for(self.kind):
             raise ValueError(f"metric {metric!r} does not fit a {self.kind} head; "
                              f"use one of {', '.join(metrics_for(self.kind))}")
+        if self.logits and self.kind == "regression":
+            raise ValueError("logits = true is for classification and binary heads; a regression head's "
+                             "output is its value")
         units = self.units
         if self.kind == "classification":
             if units is None or units < 2:
@@ -127,16 +132,20 @@ class HeadSpec(Strict):
 
         layers = [keras.layers.Dense(units, activation="relu", name=f"{self.name}_hidden_{i}")
                   for i, units in enumerate(self.hidden)]
-        layers.append(keras.layers.Dense(self.output_units, activation=OUTPUT_ACTIVATION[self.kind], name=self.name,
-                                         dtype="float32"))
+        activation = "linear" if self.logits else OUTPUT_ACTIVATION[self.kind]
+        layers.append(keras.layers.Dense(self.output_units, activation=activation, name=self.name, dtype="float32"))
         return layers
 
     def make_loss(self) -> Any:
         import keras
 
-        return getattr(keras.losses, LOSSES[str(self.loss)].keras_class)()
+        loss = getattr(keras.losses, LOSSES[str(self.loss)].keras_class)
+        return loss(from_logits=True) if self.logits else loss()
 
     def make_metric(self) -> Any:
         import keras
 
-        return getattr(keras.metrics, METRICS[(self.kind, str(self.metric))])()
+        metric = getattr(keras.metrics, METRICS[(self.kind, str(self.metric))])
+        if self.logits and self.kind == "binary":  # sigmoid(z) > 0.5 exactly when z > 0
+            return metric(threshold=0.0)
+        return metric()

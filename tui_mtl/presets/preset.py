@@ -8,29 +8,59 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import tomli_w
-from pydantic import Field, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import (ConfigDict, Field, TypeAdapter, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 
 from tui_mtl.presets.architecture import ArchitectureSpec, HardSharing
 from tui_mtl.presets.data import SOURCE_TARGETS, DataSpec
 from tui_mtl.presets.heads import HeadSpec
 from tui_mtl.presets.layers import LayerShapeError, LayerSpec, Shape, Strict, walk_trunk
+from tui_mtl.presets.model_source import ModelSource, SourceKind, absolute_source, parse_model_source
 from tui_mtl.presets.strategy import StrategySpec
 from tui_mtl.presets.training import TrainingSpec
 from tui_mtl.strategies.catalog import MGDAParams
 
 
+InputShape = Annotated[tuple[int, ...], Field(min_length=1, max_length=3)]
+
+
 class ModelSpec(Strict):
-    input_shape: tuple[int, ...] = Field(min_length=1, max_length=3)
-    trunk: list[LayerSpec] = Field(min_length=1)
+    """Either layers described here (input_shape, trunk, each head's hidden layers) or a user's own
+    Keras model (`from`), whose outputs are matched to the heads by name."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    source: str | None = Field(default=None, alias="from")  # see presets.model_source
+    args: dict[str, Any] = Field(default_factory=dict)  # keyword arguments of a `from` function
+    input_shape: InputShape | None = Field(default=None, validate_default=True)  # with `from`: the model's
+    trunk: list[LayerSpec] = Field(default_factory=list, validate_default=True)
     heads: list[HeadSpec] = Field(min_length=1)
     architecture: ArchitectureSpec = Field(default_factory=HardSharing)
 
     @field_validator("input_shape")
     @classmethod
-    def _positive(cls, shape: tuple[int, ...]) -> tuple[int, ...]:
-        if any(d <= 0 for d in shape):
+    def _positive(cls, shape: tuple[int, ...] | None, info: ValidationInfo) -> tuple[int, ...] | None:
+        if shape is None and info.data.get("source") is None:
+            raise ValueError("required (or name your own model with from = ...)")
+        if shape is not None and any(d <= 0 for d in shape):
             raise ValueError(f"every dimension must be > 0, got {list(shape)}")
         return shape
+
+    @field_validator("trunk")
+    @classmethod
+    def _layers_or_from(cls, trunk: list[LayerSpec], info: ValidationInfo) -> list[LayerSpec]:
+        if info.data.get("source") is not None and trunk:
+            raise ValueError("a model given with from = ... brings its own layers; drop the trunk list")
+        if info.data.get("source") is None and not trunk:
+            raise ValueError("at least one layer (or name your own model with from = ...)")
+        return trunk
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, source: str | None) -> str | None:
+        if source is not None:
+            parse_model_source(source)
+        return source
 
     @field_validator("heads")
     @classmethod
@@ -43,12 +73,38 @@ class ModelSpec(Strict):
         return heads
 
     @model_validator(mode="after")
-    def _check_trunk_shapes(self) -> "ModelSpec":
+    def _check_layers(self) -> "ModelSpec":
+        if self.source is not None:
+            self._check_imported()
+            return self
+        if self.args:
+            raise ValueError("args are the keyword arguments of a from = 'module:function' model; there is none")
         try:
-            walk_trunk(self.input_shape, self.trunk)
+            walk_trunk(self.described_input_shape, self.trunk)
         except LayerShapeError as err:
             raise ValueError(str(err)) from None
         return self
+
+    def _check_imported(self) -> None:
+        if self.architecture.type != "hard":
+            raise ValueError(f"architecture {self.architecture.type}: a model given with from = ... brings its "
+                             f"own architecture (its trunk and heads are found from its graph)")
+        for i, head in enumerate(self.heads):
+            if head.hidden:
+                raise ValueError(f"heads[{i}] ({head.name}): hidden layers come from the model given with "
+                                 f"from = ...; drop hidden")
+        if self.args and self.imported_source().kind is not SourceKind.FUNCTION:
+            raise ValueError("args are the keyword arguments of a from = 'module:function' model; "
+                             f"{self.source!r} is not a function")
+
+    @property
+    def imported(self) -> bool:
+        """The model is the user's own (`from`), not built from the layers described here."""
+        return self.source is not None
+
+    def imported_source(self) -> ModelSource:
+        assert self.source is not None
+        return parse_model_source(self.source)
 
     def head(self, name: str) -> HeadSpec:
         for head in self.heads:
@@ -61,17 +117,24 @@ class ModelSpec(Strict):
         return [h.name for h in self.heads]
 
     @property
+    def described_input_shape(self) -> Shape:
+        """The input of a model described here (the counts below are for those only)."""
+        if self.input_shape is None:
+            raise ValueError("a model given with from = ... is counted when it is built")
+        return self.input_shape
+
+    @property
     def features_shape(self) -> Shape:
         """What the heads receive (the builder flattens a feature map)."""
-        shape, _ = walk_trunk(self.input_shape, self.trunk)
+        shape, _ = walk_trunk(self.described_input_shape, self.trunk)
         return (math.prod(shape),)
 
     def trunk_param_count(self) -> int:
         """The shared part: every trunk copy and what the architecture adds (gates, stitch units)."""
         k = len(self.heads)
         arch = self.architecture
-        return (arch.copies(k) * walk_trunk(self.input_shape, self.trunk)[1]
-                + arch.extra_params(k, self.input_shape, self.trunk))
+        shape = self.described_input_shape
+        return arch.copies(k) * walk_trunk(shape, self.trunk)[1] + arch.extra_params(k, shape, self.trunk)
 
     def param_count(self) -> int:
         features = self.features_shape[0]
@@ -79,12 +142,13 @@ class ModelSpec(Strict):
 
     def activation_count(self) -> int:
         """Values one sample produces on its way through the model (for the memory estimate)."""
-        shape, total = tuple(self.input_shape), 0
+        shape, total = self.described_input_shape, 0
         for layer in self.trunk:
             shape = layer.output_shape(shape)
             total += math.prod(shape)
         trunk = total * self.architecture.copies(len(self.heads))
-        return math.prod(self.input_shape) + trunk + sum(sum(head.hidden) + head.output_units for head in self.heads)
+        heads = sum(sum(head.hidden) + head.output_units for head in self.heads)
+        return math.prod(self.described_input_shape) + trunk + heads
 
 
 class DisplaySpec(Strict):
@@ -121,10 +185,13 @@ class Preset(Strict):
     def _check_data_fits_model(self) -> "Preset":
         spec = self.data.source_spec
         wanted = spec.input_shape()
-        if wanted is not None and tuple(self.model.input_shape) != wanted:
+        if wanted is not None and self.model.input_shape is not None and tuple(self.model.input_shape) != wanted:
             raise ValueError(f"model.input_shape {list(self.model.input_shape)} does not match the "
                              f"{spec.source} source's images {list(wanted)}")
         mgda = self.strategy.component_params().get("mgda")
+        if isinstance(mgda, MGDAParams) and mgda.representation and self.model.imported:
+            raise ValueError("strategy: mgda's representation = true needs the trunk's output, which tui-mtl "
+                             "does not look for in a model given with from = ...; drop representation")
         if isinstance(mgda, MGDAParams) and mgda.representation and self.model.architecture.type != "hard":
             raise ValueError(f"strategy: mgda's representation = true needs one shared trunk output, and the "
                              f"{self.model.architecture.type} architecture gives each head its own; "
@@ -140,18 +207,31 @@ class Preset(Strict):
     def with_absolute_paths(self, base_dir: Path) -> "Preset":
         """The same preset with its data files' paths made absolute (relative ones are relative to
         `base_dir`, the preset file's folder), so a copy saved elsewhere (a run folder) still finds them."""
-        changes = {key: str((Path(base_dir) / path).resolve())
-                   for key, path in self.data.files().items() if not path.is_absolute()}
-        return self.with_changes(data={"params": changes}) if changes else self
+        changes: dict[str, Any] = {}
+        files = {key: str((Path(base_dir) / path).resolve())
+                 for key, path in self.data.files().items() if not path.is_absolute()}
+        if files:
+            changes["data"] = {"params": files}
+        if self.model.source is not None and (source := absolute_source(self.model.source, Path(base_dir))) \
+                != self.model.source:
+            changes["model"] = {"from": source}
+        function = self.data.params.get("function") if self.data.source == "function" else None
+        if function is not None and (absolute := absolute_source(function, Path(base_dir))) != function:
+            changes.setdefault("data", {}).setdefault("params", {})["function"] = absolute
+        return self.with_changes(**changes) if changes else self
 
     def with_changes(self, **changes: Any) -> "Preset":
         """A validated copy with nested changes, e.g. with_changes(name="x", strategy={"name": "grouped"})."""
-        data = self.model_dump(mode="json")
+        data = self.model_dump(mode="json", by_alias=True)
         _deep_update(data, changes)
         return Preset.model_validate(data)
 
     def to_toml(self) -> str:
-        data = self.model_dump(mode="json", exclude_none=True)
+        data = self.model_dump(mode="json", exclude_none=True, by_alias=True)
+        if not data["model"]["args"]:
+            data["model"].pop("args")
+        if not data["model"]["trunk"]:  # a model given with from = ...
+            data["model"].pop("trunk")
         if data["model"]["architecture"] == {"type": "hard"}:  # the default: no table
             data["model"].pop("architecture")
         for key in ("weighting", "aggregator", "layout"):  # no empty [strategy.x] tables
@@ -199,7 +279,9 @@ def training_bytes(preset: Preset) -> int:
 def check_fits(preset: Preset, memory: int | None = None) -> None:
     """ValueError naming the field when the model cannot be built or trained on this machine."""
     model = preset.model
-    shape = tuple(model.input_shape)
+    if model.imported:  # its layers exist already: a model too large fails when it is loaded
+        return
+    shape = model.described_input_shape
     for i, layer in enumerate(model.trunk):
         values = layer.param_count(shape)
         if values > MAX_TENSOR_VALUES:

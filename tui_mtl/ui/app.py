@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from textual import events
 from textual.app import App, SystemCommand
@@ -19,7 +19,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from tui_mtl.devices import DeviceOptions
-from tui_mtl.errors import PresetError
+from tui_mtl.errors import PresetError, TuiMtlError
 from tui_mtl.presets import Preset, find_preset_path, read_preset
 from tui_mtl.strategies.catalog import STRATEGY_NAMES
 from tui_mtl.ui.screens.dashboard import DashboardScreen
@@ -201,6 +201,21 @@ def saved_precision(checkpoint_file: Path) -> str | None:
         return None  # the worker's load reports an unreadable checkpoint
 
 
+class HandedSession:
+    """The session factory of an app opened on a Session built before it: that session first, then
+    (another preset opened from the picker) a new one as usual."""
+
+    def __init__(self, session: Any, devices: DeviceOptions | None) -> None:
+        self._session = session
+        self._devices = devices
+
+    def __call__(self, preset: Any, base_dir: Path | None) -> Any:
+        session, self._session = self._session, None
+        if session is not None and preset.name == session.preset.name:
+            return session
+        return open_session(preset, base_dir, devices=self._devices)
+
+
 def _driver_class(terminal):
     """Textual's Linux driver writes to fd 2; while fd 2 goes to the log, write to `terminal`."""
     from textual.drivers.linux_driver import LinuxDriver
@@ -214,8 +229,12 @@ def _driver_class(terminal):
 
 
 def run_app(preset: str | None = None, *, fps: int = DEFAULT_FPS, runs_dir: str | None = None,
-            devices: DeviceOptions | None = None, exit_process: bool = False) -> int:
+            devices: DeviceOptions | None = None, exit_process: bool = False,
+            session_factory: Callable[[], Any] | None = None) -> int:
     """Run the terminal app: the picker (preset None) or straight to the dashboard. Returns an exit code.
+
+    `session_factory`: a function returning the Session to train (e.g. Session.from_model on your own
+    model), called before the app starts; the dashboard opens on it and its preset.
 
     `devices`: --gpus/--devices/--mixed-precision/--no-memory-growth, configured in the training
     worker before the Session is built.
@@ -240,10 +259,21 @@ def run_app(preset: str | None = None, *, fps: int = DEFAULT_FPS, runs_dir: str 
     redirect = StderrRedirect() if use_redirect else None
     if redirect is not None:
         redirect.__enter__()
-    app = None
+    app, failed = None, None
     try:
+        handed = None
+        if session_factory is not None:  # TensorFlow's own logging goes to the run's stderr.log
+            print("tui-mtl: building your session (TensorFlow loads first: a few seconds)…",
+                  file=redirect.terminal if redirect is not None else sys.stderr, flush=True)
+            try:
+                session = session_factory()
+            except TuiMtlError as err:
+                failed = f"tui-mtl: error: {err}"
+                return 2
+            loaded, handed = session.preset, HandedSession(session, devices)
         app = TuiMtlApp(loaded, path, runs_root=runs_dir, stderr=redirect, devices=devices,
-                        handle_signals=True, driver_class=_driver_class(redirect.terminal) if redirect else None)
+                        handle_signals=True, session_factory=handed,
+                        driver_class=_driver_class(redirect.terminal) if redirect else None)
         app.run()
         if app.dashboard is not None:  # the worker writes the final checkpoint after its last step
             app.dashboard.shutdown()
@@ -253,6 +283,8 @@ def run_app(preset: str | None = None, *, fps: int = DEFAULT_FPS, runs_dir: str 
     finally:
         if redirect is not None:
             redirect.__exit__(None, None, None)
+        if failed:
+            print(failed, file=sys.stderr)
     code = app.return_code if app is not None else 1
     if code and redirect is not None and redirect.log_path is not None:
         print(f"tui-mtl: stopped with an error; details in {redirect.log_path}", file=sys.stderr)

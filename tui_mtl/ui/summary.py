@@ -10,13 +10,17 @@ from tui_mtl.presets import Preset
 from tui_mtl.strategies.catalog import parse_strategy
 
 
-def count_params(preset: Preset) -> int:
-    """Total parameters of the model the preset builds (trainable and not)."""
-    return preset.model.param_count()
+def count_params(preset: Preset) -> int | None:
+    """Total parameters of the model the preset builds (trainable and not); None for a user's own
+    model (`from`), counted only when it is built."""
+    return None if preset.model.imported else preset.model.param_count()
 
 
 def trunk_text(preset: Preset) -> str:
     model = preset.model
+    if model.source is not None:
+        args = ", ".join(f"{k}={v!r}" for k, v in model.args.items())
+        return f"your model: {model.source}" + (f" ({args})" if args else "") + "; trunk found from its graph"
     layers = " → ".join(layer.short() for layer in model.trunk)
     if model.architecture.type == "hard":
         return layers
@@ -43,11 +47,12 @@ def strategy_text(preset: Preset) -> str:
 
 def summary_rows(preset: Preset) -> list[tuple[str, str]]:
     t = preset.training
+    shape, count = preset.model.input_shape, count_params(preset)
     rows = [
-        ("input", " × ".join(str(d) for d in preset.model.input_shape)),
+        ("input", " × ".join(str(d) for d in shape) if shape is not None else "the model's"),
         ("trunk", trunk_text(preset)),
         ("heads", "\n".join(head_lines(preset))),
-        ("params", f"{count_params(preset):,}"),
+        ("params", f"{count:,}" if count is not None else "counted when the model is built"),
         ("data", data_text(preset)),
         ("training", f"{t.steps:,} steps, batch {t.batch_size}, {t.optimizer.name}, "
                      f"trunk lr {t.trunk_learning_rate:g}, validate every {t.validate_every}"),

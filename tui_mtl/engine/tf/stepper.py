@@ -42,6 +42,23 @@ def device_errors():
         raise StepFailure(f"{type(err).__name__}: {first}") from None
 
 
+def with_input_shape_of(preset: Preset, model: Any) -> Preset:
+    """A preset whose model came from `from`, with the model's input shape (the data is shaped to it);
+    PresetError when the preset or its data source says otherwise."""
+    from tui_mtl.architectures.imported import input_shape_of
+
+    shape = input_shape_of(model)
+    given = preset.model.input_shape
+    if given is not None and tuple(given) != shape:
+        raise PresetError(f"model.input_shape {list(given)} does not match the input of the model given with "
+                          f"from = ... {list(shape)}; drop input_shape (it is read from the model)")
+    wanted = preset.data.source_spec.input_shape()
+    if wanted is not None and wanted != shape:
+        raise PresetError(f"model.from: the model takes inputs of shape {list(shape)}, and the {preset.data.source} "
+                          f"source's images are {list(wanted)}; build the model for {list(wanted)}")
+    return preset if given is not None else preset.with_changes(model={"input_shape": list(shape)})
+
+
 def named_diagnostics(heads: list[str], tensors: dict) -> dict | None:
     """The step's diagnostic tensors keyed by head (and head pair); None when any is not finite (a
     head's own gradient overflowed under float16 on an applied step)."""
@@ -59,7 +76,10 @@ def named_diagnostics(heads: list[str], tensors: dict) -> dict | None:
 
 class TFStepper:
     def __init__(self, preset: Preset, *, base_dir: Path | None = None, seed: int | None = None, data: Any = None,
-                 distribution: Any = None, mixed_precision: str = "off", loss_scaling: LossScaling | None = None):
+                 distribution: Any = None, mixed_precision: str = "off", loss_scaling: LossScaling | None = None,
+                 model: Any = None, given_data: Any = None):
+        """`model`, `given_data`: the keras.Model and data a Session.from_model was handed (its preset
+        names IN_MEMORY for them)."""
         if mixed_precision not in PRECISIONS:
             raise CommandError(f"mixed precision {mixed_precision!r}: use one of {', '.join(PRECISIONS)}")
         self.preset = preset
@@ -67,6 +87,8 @@ class TFStepper:
         self.mixed_precision = mixed_precision
         self._dist = distribution
         self._base_dir = base_dir
+        self._given_model = model
+        self._given_data = given_data
         if loss_scaling is None and mixed_precision == "fp16":
             loss_scaling = LossScaling()
         self.loss_scaling = loss_scaling
@@ -100,9 +122,12 @@ class TFStepper:
         if self._dist is not None and preset.training.batch_size % self.replicas:
             raise PresetError(f"training.batch_size: {preset.training.batch_size} does not split evenly over "
                               f"{self.replicas} devices; use a multiple of {self.replicas}")
-        self.net = build_model(preset.model, seed=self.seed, mixed_precision=self.mixed_precision)
+        self.net = build_model(preset.model, seed=self.seed, mixed_precision=self.mixed_precision,
+                               base_dir=self._base_dir, given=self._given_model)
         self.model = self.net.model
-        self.data: Any = data if data is not None else build_data(preset, self._base_dir)
+        if preset.model.imported:
+            self.preset = preset = with_input_shape_of(preset, self.model)
+        self.data: Any = data if data is not None else build_data(preset, self._base_dir, self._given_data)
         heads = preset.model.heads
         self._weights = tf.Variable([h.weight for h in heads], dtype=tf.float32, trainable=False, name="loss_weights")
         self._scales = tf.Variable([h.loss_scale for h in heads], dtype=tf.float32, trainable=False,
@@ -332,9 +357,13 @@ class TFStepper:
         self.skip_to_batch(0)
 
     def spawn(self) -> "TFStepper":
+        import keras
+
+        # a model handed over in Python is cloned (new variables; a fork then copies the weights)
+        given = None if self._given_model is None else keras.models.clone_model(self._given_model)
         return TFStepper(self.preset, base_dir=self._base_dir, seed=self.seed, data=self.data,
                          distribution=self._dist, mixed_precision=self.mixed_precision,
-                         loss_scaling=self.loss_scaling)
+                         loss_scaling=self.loss_scaling, model=given)
 
     def state_bytes(self) -> int:
         return state_bytes(self._named_state().values())
