@@ -8,6 +8,7 @@ import tensorflow as tf
 from tests.conftest import tiny_preset
 from tui_mtl.architectures.layers import CrossStitchUnit, GatedMixture
 from tui_mtl.engine import Session
+from tui_mtl.errors import CommandError
 from tui_mtl.model import build_model
 
 ARCHITECTURES = [{"type": "mmoe", "experts": 3}, {"type": "cgc", "shared": 2, "per_head": 1},
@@ -125,3 +126,81 @@ def test_bad_architecture_parameters_are_named():
         preset_with({"type": "ple", "levels": 1})
     with pytest.raises(ValidationError, match="'mmoe', 'cgc', 'ple'|does not match any"):
         preset_with({"type": "moe"})
+
+
+# --- keras.applications backbones as a trunk layer -------------------------------------------------
+
+BACKBONE_NAMES = ("MobileNetV3Small", "MobileNetV3Large", "MobileNetV2", "EfficientNetB0", "ResNet50")
+
+
+def backbone_preset(name: str = "MobileNetV3Small", **layer):
+    return tiny_preset(model={"input_shape": [32, 32, 1], "trunk": [{"type": "application", "name": name, **layer}]},
+                       data={"params": {"image_size": 32, "samples": 64}})
+
+
+@pytest.mark.parametrize("name", BACKBONE_NAMES)
+def test_a_backbones_counts_without_tensorflow_are_keras_own(name):
+    from tui_mtl.model import build_model
+
+    for pooling in ("avg", "none"):
+        preset = backbone_preset(name, pooling=pooling)
+        net = build_model(preset.model, seed=0)
+        assert preset.model.param_count() == net.model.count_params()
+        (layer,) = preset.model.trunk
+        backbone = net.model.get_layer("trunk_0_application")
+        assert layer.output_shape((32, 32, 1)) == tuple(backbone.output.shape[1:])
+
+
+def test_a_backbone_trunk_trains_and_a_frozen_one_stays_put():
+    trainable = Session(backbone_preset())
+    frozen = Session(backbone_preset(trainable=False))
+    assert len(frozen.stepper.net.trunk_variables) == 0 and len(trainable.stepper.net.trunk_variables) > 50
+    before = [np.array(w) for w in trainable.stepper.model.get_layer("trunk_0_application").weights]
+    frozen_before = [np.array(w) for w in frozen.stepper.model.get_layer("trunk_0_application").weights]
+    trainable.run(2)
+    frozen.run(2)
+    after = trainable.stepper.model.get_layer("trunk_0_application").weights
+    assert max(float(np.max(np.abs(a - np.array(b)))) for a, b in zip(before, after)) > 0
+    for a, b in zip(frozen_before, frozen.stepper.model.get_layer("trunk_0_application").weights):
+        np.testing.assert_array_equal(a, np.array(b))  # batch-norm statistics too: inference mode
+    head = frozen.stepper.net.head_variables["size"][0]
+    moved = np.array(head)
+    frozen.set_strategy("grouped")
+    frozen.run(2)
+    assert float(np.max(np.abs(moved - np.array(head)))) > 0  # the heads still train
+    with pytest.raises(CommandError, match="pcgrad combines the heads' gradients on the trunk, and this model's "
+                                           "trunk has no trainable variables"):
+        frozen.set_strategy("pcgrad")
+        frozen.run(1)
+
+
+def test_imagenet_weights_offline_name_the_file_and_the_folder(monkeypatch):
+    from keras.src.utils import file_utils
+
+    from tui_mtl.errors import PresetError
+    from tui_mtl.model import build_model
+    from tui_mtl.presets import ModelSpec
+
+    url = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v3/weights_small_no_top.h5"
+
+    def offline(*args, **kwargs):
+        raise Exception(f"URL fetch failure on {url}: None -- [Errno -2] Name or service not known")
+
+    monkeypatch.setattr(file_utils, "get_file", offline)
+    monkeypatch.setenv("KERAS_HOME", "/some/keras-home")
+    with pytest.raises(PresetError) as caught:
+        build_model(ModelSpec.model_validate({
+            "input_shape": [32, 32, 3], "heads": [{"name": "a"}, {"name": "b"}],
+            "trunk": [{"type": "application", "name": "MobileNetV3Small", "weights": "imagenet"}]}), seed=0)
+    assert str(caught.value) == (
+        "model.trunk (MobileNetV3Small): the ImageNet weights could not be downloaded (URL fetch failure on "
+        f"{url}: None -- [Errno -2] Name or service not known); put weights_small_no_top.h5 (from {url}) in "
+        "/some/keras-home/models, or use weights = \"none\"")
+
+
+def test_backbone_inputs_the_preset_refuses():
+    with pytest.raises(ValueError, match="takes images whose sides are multiples of 32"):
+        tiny_preset(model={"input_shape": [40, 40, 1], "trunk": [{"type": "application", "name": "ResNet50"}]},
+                    data={"params": {"image_size": 40}})
+    with pytest.raises(ValueError, match="ImageNet weights take 3 channels"):
+        backbone_preset(weights="imagenet")

@@ -11,7 +11,7 @@ def build(arch, parts: Parts, inputs, heads: list[str]) -> dict:
     columns = [inputs for _ in heads]
     shape = tuple(inputs.shape[1:])
     for i, spec in enumerate(parts.trunk):
-        columns = [parts.trunk_layer(i, f"_c{j}")(x) for j, x in enumerate(columns)]
+        columns = [parts.trunk_layer(i, x, f"_c{j}") for j, x in enumerate(columns)]
         if spec.param_count(shape) > 0 and len(heads) > 1:
             columns = parts.add(CrossStitchUnit(arch.keep, name=f"stitch_{i}"))(columns)
         shape = spec.output_shape(shape)

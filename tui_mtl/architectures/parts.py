@@ -19,9 +19,11 @@ class Parts:
         self.layers.append(layer)
         return layer
 
-    def trunk_layer(self, index: int, tag: str = "") -> Any:
+    def trunk_layer(self, index: int, x: Any, tag: str = "") -> Any:
+        """`x` through a new layer made from the trunk's spec `index`."""
         spec = self.trunk[index]
-        return self.add(spec.build(f"{TRUNK_PREFIX}{tag}_{index}_{spec.type}"))
+        layer = self.add(spec.build_for(f"{TRUNK_PREFIX}{tag}_{index}_{spec.type}", tuple(x.shape[1:])))
+        return layer(x)
 
     def flat(self, x: Any, tag: str = "") -> Any:
         """Heads and gates are dense: a feature map becomes a vector."""
@@ -32,7 +34,7 @@ class Parts:
     def trunk_copy(self, x: Any, tag: str = "") -> Any:
         """`x` through a fresh copy of the trunk's layers (its own weights), as a vector."""
         for i in range(len(self.trunk)):
-            x = self.trunk_layer(i, tag)(x)
+            x = self.trunk_layer(i, x, tag)
         return self.flat(x, tag)
 
     def gate(self, x: Any, experts: int, name: str) -> Any:

@@ -7,7 +7,7 @@ Keras is imported only inside `build`: checking a preset needs no TensorFlow.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,6 +39,10 @@ class _Layer(Strict):
 
     def build(self, name: str) -> Any:
         raise NotImplementedError
+
+    def build_for(self, name: str, input_shape: Shape) -> Any:
+        """The Keras layer for inputs of `input_shape` (most layers do not need it)."""
+        return self.build(name)
 
     def check(self, shape: Shape, where: str) -> None:
         if self.spatial and len(shape) != 3:
@@ -186,6 +190,73 @@ class Dropout(_Layer):
         return keras.layers.Dropout(self.rate, name=name)
 
 
+class Application(_Layer):
+    """A Keras backbone (keras.applications, without its classifier top) as one trunk layer.
+
+    `weights = "imagenet"` downloads the pretrained weights into Keras' cache on first use and then
+    scales the [0, 1] images the way the backbone was trained (`imagenet_input`); `trainable = false`
+    freezes it (its batch norms then run in inference mode)."""
+
+    type: Literal["application"]
+    name: Literal["MobileNetV3Small", "MobileNetV3Large", "MobileNetV2", "EfficientNetB0", "ResNet50"]
+    weights: Literal["none", "imagenet"] = "none"
+    trainable: bool = True
+    pooling: Literal["avg", "max", "none"] = "avg"  # "none" keeps the feature map
+    spatial: ClassVar[bool] = True
+
+    def check(self, shape, where):
+        super().check(shape, where)
+        height, width, channels = shape
+        if height % BACKBONE_REDUCTION or width % BACKBONE_REDUCTION or min(height, width) < BACKBONE_REDUCTION:
+            raise LayerShapeError(f"{where}: {self.name} takes images whose sides are multiples of "
+                                  f"{BACKBONE_REDUCTION} (at least {BACKBONE_REDUCTION}); got {height}x{width}")
+        if self.weights == "imagenet" and channels != 3:
+            raise LayerShapeError(f"{where}: ImageNet weights take 3 channels (RGB); the input has {channels}; "
+                                  f"use weights = \"none\" or colour images")
+
+    def output_shape(self, shape):
+        channels = BACKBONES[self.name].channels
+        if self.pooling == "none":
+            return (shape[0] // BACKBONE_REDUCTION, shape[1] // BACKBONE_REDUCTION, channels)
+        return (channels,)
+
+    def param_count(self, shape):
+        """Every weight (the frozen ones and batch-norm statistics too), as Keras counts them: only
+        the first convolution depends on the input's channels."""
+        entry = BACKBONES[self.name]
+        fixed_input = 3 * 3 + 3 if self.weights == "imagenet" else 0
+        return entry.params_one_channel + (shape[-1] - 1) * entry.params_per_channel + fixed_input
+
+    def short(self):
+        return self.name + ("·imagenet" if self.weights == "imagenet" else "") + ("" if self.trainable else "·frozen")
+
+    def build(self, name):
+        raise LayerShapeError("an application layer is built for its input shape (build_for)")
+
+    def build_for(self, name, input_shape):
+        from tui_mtl.architectures.backbone import build_backbone
+
+        return build_backbone(self, name, tuple(input_shape))
+
+
+class Backbone(NamedTuple):
+    params_one_channel: int  # Keras' count_params() with include_top=False on a 1-channel input
+    params_per_channel: int  # added by each further input channel (the first convolution)
+    channels: int  # of the output feature map
+
+
+# measured with keras.applications (Keras 3.15): the same at every input size; ImageNet weights add
+# the fixed input layer (`tui_mtl.architectures.backbone`: 3x3 kernel + 3 biases)
+BACKBONES = {
+    "MobileNetV3Small": Backbone(938_832, 144, 576),
+    "MobileNetV3Large": Backbone(2_996_064, 144, 960),
+    "MobileNetV2": Backbone(2_257_408, 288, 1280),
+    "EfficientNetB0": Backbone(4_048_991, 290, 1280),
+    "ResNet50": Backbone(23_581_440, 3_136, 2048),
+}
+BACKBONE_REDUCTION = 32  # every one halves the image five times
+
+
 class BatchNorm(_Layer):
     type: Literal["batch_norm"]
 
@@ -199,7 +270,7 @@ class BatchNorm(_Layer):
 
 
 LayerSpec = Annotated[
-    Union[Conv2D, MaxPool, AvgPool, GlobalAvgPool, GlobalMaxPool, Flatten, Dense, Dropout, BatchNorm],
+    Union[Conv2D, MaxPool, AvgPool, GlobalAvgPool, GlobalMaxPool, Flatten, Dense, Dropout, BatchNorm, Application],
     Field(discriminator="type"),
 ]
 

@@ -26,6 +26,12 @@ class Strategy:
         self.weighting: Weighting = make[Kind.WEIGHTING](ctx, params.of(components[Kind.WEIGHTING]))
         self.aggregator: Aggregator = make[Kind.AGGREGATOR](ctx, params.of(components[Kind.AGGREGATOR]))
         self.layout: Layout = make[Kind.LAYOUT](ctx, params.of(components[Kind.LAYOUT]), rates)
+        if not ctx.net.trunk_variables and not self.aggregator.identity:
+            from tui_mtl.errors import CommandError
+
+            raise CommandError(f"strategy {self.name}: {components[Kind.AGGREGATOR].name} combines the heads' "
+                               f"gradients on the trunk, and this model's trunk has no trainable variables (a "
+                               f"frozen backbone?); use summed or grouped")
         self._pristine = self._capture()  # what `reset` returns to
 
     # --- state ---------------------------------------------------------------------------

@@ -28,7 +28,8 @@ class Summed(Layout):
     def apply(self, rows, heads, variant, measure):
         net = self.ctx.net
         direction = [tf.add_n(list(parts)) if len(parts) > 1 else parts[0] for parts in zip(*rows)]
-        self._optimizers["trunk"].apply_gradients(zip(direction, net.trunk_variables))
+        if net.trunk_variables:  # a frozen backbone leaves none
+            self._optimizers["trunk"].apply_gradients(zip(direction, net.trunk_variables))
         for name, grads in zip(self.ctx.head_names, heads):
             self._optimizers[name].apply_gradients(zip(grads, net.head_variables[name]))
         return None
