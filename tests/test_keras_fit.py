@@ -97,3 +97,56 @@ def test_bad_wrapping_is_one_clear_message():
     model = MultiTaskModel(session.model)
     with pytest.raises(ValueError, match="missing \\['bright'\\]"):
         model.compile(loss={"size": "mse", "shape": "sparse_categorical_crossentropy"})
+
+
+def test_an_exported_training_script_trains_like_the_run_with_its_settings_in_force(tmp_path, capsys):
+    """`tui-mtl export RUN --script`: the script, run as it is, gives the weights a Session with the
+    run's settings in force gives on the same batches."""
+    import os
+    import subprocess
+    import sys
+
+    from tui_mtl.cli.main import main
+    from tui_mtl.engine.checkpoint import read_meta
+    from tui_mtl.presets import read_preset
+
+    preset_file = tmp_path / "tiny.toml"
+    preset_file.write_text(tiny_preset(training={"validate_every": 5}, data={"shuffle": True}).to_toml())
+    runs = tmp_path / "runs"
+    assert main(["run", str(preset_file), "--strategy", "pcgrad@grouped+dwa", "--lr", "size=0.02",
+                 "--weight", "bright=0.4", "--steps", "6", "--runs-dir", str(runs), "--quiet"]) == 0
+    (run,) = runs.iterdir()
+    script = tmp_path / "train.py"
+    assert main(["export", run.name, "--script", str(script), "--runs-dir", str(runs)]) == 0
+    assert f"wrote {script} (pcgrad@grouped+dwa at step 6)" in capsys.readouterr().out
+    out = tmp_path / "trained.keras"
+    result = subprocess.run([sys.executable, str(script), "--steps", "10", "--out", str(out)], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert read_meta(run / "checkpoint.npz")["step"] == 6
+
+    session = Session(read_preset(run / "preset.toml"))
+    session.load_checkpoint(run / "checkpoint.npz")
+    in_force = session.current_preset()
+    assert in_force.strategy.name == "pcgrad@grouped+dwa" and in_force.model.head("size").learning_rate == 0.02
+    reference = Session(in_force)
+    reference.run(10)
+    trained = keras.models.load_model(out)
+    for mine, theirs in zip(reference.model.weights, trained.weights):
+        np.testing.assert_allclose(np.array(mine), np.array(theirs), rtol=1e-5, atol=1e-6)
+
+
+def test_export_script_refuses_what_a_train_step_cannot_do(tmp_path, capsys):
+    from tui_mtl.cli.main import main
+
+    preset_file = tmp_path / "tiny.toml"
+    preset_file.write_text(tiny_preset().to_toml())
+    runs = tmp_path / "runs"
+    assert main(["run", str(preset_file), "--strategy", "alternating", "--steps", "2", "--runs-dir", str(runs),
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["export", "latest", "--script", str(tmp_path / "t.py"), "--runs-dir", str(runs)]) == 2
+    assert "picks one head per step on the host" in capsys.readouterr().err
+    assert main(["export", "latest", "--runs-dir", str(runs)]) == 2
+    assert "say what to write: --model OUT.keras and/or --script TRAIN.py" in capsys.readouterr().err

@@ -52,11 +52,12 @@ def _optimizer_factory(optimizer: str | Callable) -> Callable[[float], keras.opt
 class MultiTaskModel(keras.Model):
     def __init__(self, model: keras.Model, strategy: str = "summed", learning_rates: dict | None = None,
                  optimizer: str | Callable[[float], keras.optimizers.Optimizer] = "adam",
-                 params: dict | None = None, seed: int = 0, **kwargs):
+                 params: dict | None = None, seed: int = 0, loss_scales: dict | None = None, **kwargs):
         """`model`: a functional model with one named output per head. `learning_rates`: per head,
         and `trunk` (the summed layout's trunk optimizer); unnamed ones are 1e-3. `optimizer`: a
         Keras optimizer name or `rate -> optimizer`, built once per optimizer the layout needs.
-        `params`: component parameters by component name, e.g. {"dwa": {"window": 20}}."""
+        `params`: component parameters by component name, e.g. {"dwa": {"window": 20}}.
+        `loss_scales`: per head, multiplies its loss inside the step (a preset's loss_scale; default 1)."""
         super().__init__(name=kwargs.pop("name", "multi_task"), **kwargs)
         parsed = parse_strategy(strategy)
         if parsed.layout == "alternating":
@@ -75,6 +76,11 @@ class MultiTaskModel(keras.Model):
         components = parsed.components().values()
         self._params = ComponentParams({c.name: c.parse_params((params or {}).get(c.name)) for c in components})
         self._seed = seed
+        unknown = set(loss_scales or {}) - set(self.net.head_names)
+        if unknown:
+            raise ValueError(f"loss_scales: unknown head(s) {', '.join(sorted(unknown))}; heads are "
+                             f"{', '.join(self.net.head_names)}")
+        self._loss_scales = [float((loss_scales or {}).get(h, 1.0)) for h in self.net.head_names]
         self.strategy: Strategy | None = None
 
     def call(self, inputs, training=False):
@@ -89,7 +95,7 @@ class MultiTaskModel(keras.Model):
         weights = [float((loss_weights or {}).get(h, 1.0)) for h in heads]
         self.ctx = StepContext(self.net, {h: _loss(loss[h]) for h in heads},
                                tf.Variable(weights, trainable=False, name="loss_weights"),
-                               tf.Variable([1.0] * len(heads), trainable=False, name="loss_scales"),
+                               tf.Variable(self._loss_scales, trainable=False, name="loss_scales"),
                                self._make_optimizer, seed=self._seed)
         self.strategy = Strategy(self.ctx, self.strategy_name, self.rates, self._params)
         self._need = steps.gradient_need(self.strategy)
