@@ -154,7 +154,7 @@ def test_a_diverged_branch_stops_is_never_best_and_the_others_go_on():
 
     parent = Session(tiny_preset(training={"diagnostics_every": 0}))
     parent.run(5)
-    comparison = parent.fork(["summed", {"strategy": "summed", "lr": {"trunk": 1e9, "size": 1e9}, "name": "wild"}])
+    comparison = parent.fork(["summed", {"strategy": "summed", "lr": {"trunk": 1e30, "size": 1e30}, "name": "wild"}])
     final = comparison.run(40)
     assert set(comparison.diverged) == {"wild"}
     assert final["wild"].state is State.FAULTED and final["wild"].fault is not None

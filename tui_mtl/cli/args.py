@@ -12,7 +12,7 @@ from typing import NoReturn
 
 from tui_mtl.devices import PRECISIONS, DeviceOptions
 from tui_mtl.errors import CommandError, TuiMtlError
-from tui_mtl.presets.numbers import parse_positive_int
+from tui_mtl.presets.numbers import parse_positive, parse_positive_int
 from tui_mtl.strategies.catalog import canonical_name
 
 
@@ -35,6 +35,13 @@ def positive_int(text: str) -> int:
         return parse_positive_int(text, "value")
     except CommandError:
         raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text!r}") from None
+
+
+def positive_float(text: str) -> float:
+    try:
+        return parse_positive(text, "value")
+    except CommandError:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
 
 
 def non_negative_int(text: str) -> int:

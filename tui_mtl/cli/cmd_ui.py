@@ -13,7 +13,7 @@ from tui_mtl.errors import PresetError
 from tui_mtl.presets import find_preset_path, read_preset
 from tui_mtl.presets.model_source import SourceKind, parse_model_source
 
-SUBCOMMANDS = ("run", "compare", "resume", "export", "presets", "strategies", "sweep", "report", "serve")
+SUBCOMMANDS = ("run", "compare", "resume", "export", "presets", "strategies", "sweep", "report", "watch", "serve")
 
 
 def parser() -> argparse.ArgumentParser:

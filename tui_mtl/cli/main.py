@@ -10,13 +10,13 @@ import os
 import sys
 
 from tui_mtl.cli import (cmd_compare, cmd_export, cmd_presets, cmd_report, cmd_resume, cmd_run, cmd_serve,
-                         cmd_strategies, cmd_sweep, cmd_ui)
+                         cmd_strategies, cmd_sweep, cmd_ui, cmd_watch)
 from tui_mtl.cli.output import USAGE
 from tui_mtl.errors import TuiMtlError
 
 COMMANDS = {"run": cmd_run.main, "compare": cmd_compare.main, "resume": cmd_resume.main, "export": cmd_export.main,
             "presets": cmd_presets.main, "strategies": cmd_strategies.main, "serve": cmd_serve.main,
-            "sweep": cmd_sweep.main, "report": cmd_report.main}
+            "sweep": cmd_sweep.main, "report": cmd_report.main, "watch": cmd_watch.main}
 
 
 def main(argv: list[str] | None = None) -> int:

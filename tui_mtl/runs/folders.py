@@ -38,29 +38,30 @@ def new_run_dir(preset_name: str, root: Path | None = None) -> Path:
     raise FileExistsError(f"cannot create a new run folder under {root}")
 
 
-def find_run(name_or_path: str, root: Path | None = None) -> Path:
-    """A run folder by path, by name under the runs root, or `latest`."""
+def find_run(name_or_path: str, root: Path | None = None, marker: str = "preset.toml") -> Path:
+    """A run folder by path, by name under the runs root, or `latest`: one holding `marker`
+    (metrics.csv: any run, also a Keras fit streamed by tui_mtl.keras.LiveCallback)."""
     from tui_mtl.errors import TuiMtlError
 
     root = runs_root() if root is None else Path(root)
     candidate = Path(name_or_path).expanduser()
     if name_or_path == "latest":
-        runs = recent_runs(root)
+        runs = recent_runs(root, marker=marker)
         if not runs:
             raise TuiMtlError(f"no runs under {root}")
         return runs[0]
     for path in (candidate, root / name_or_path):
         if path.is_dir():
-            if not (path / "preset.toml").is_file():
-                raise TuiMtlError(f"{path}: not a run folder (no preset.toml)")
+            if not (path / marker).is_file():
+                raise TuiMtlError(f"{path}: not a run folder (no {marker})")
             return path
     raise TuiMtlError(f"no run {name_or_path!r} (looked for a folder of that name and under {root})")
 
 
-def recent_runs(root: Path | None = None, limit: int | None = None) -> list[Path]:
-    """Run folders, newest first (their names start with the time)."""
+def recent_runs(root: Path | None = None, limit: int | None = None, marker: str = "preset.toml") -> list[Path]:
+    """Run folders (holding `marker`), newest first (their names start with the time)."""
     root = runs_root() if root is None else Path(root)
     if not root.is_dir():
         return []
-    runs = sorted((p for p in root.iterdir() if (p / "preset.toml").is_file()), key=lambda p: p.name, reverse=True)
+    runs = sorted((p for p in root.iterdir() if (p / marker).is_file()), key=lambda p: p.name, reverse=True)
     return runs[:limit] if limit else runs
