@@ -61,4 +61,15 @@ for key in strategies:
                      "mirrored": mirrored_everywhere(mirrored),
                      "loss_scales": [single.capture().loss_scale, mirrored.capture().loss_scale],
                      "overflow_skips": mirrored.overflow_skips, "paused": mirrored.state.value != "finished"}
+# tui_mtl.keras.MultiTaskModel refuses a multi-device scope with its message (not a wrong answer)
+from tui_mtl.keras import MultiTaskModel  # noqa: E402
+
+with dist.scope():
+    wrapped = MultiTaskModel(Session(tiny_preset()).model)
+    try:
+        wrapped.compile(loss={"size": "mse", "shape": "sparse_categorical_crossentropy",
+                              "bright": "binary_crossentropy"})
+        results["keras_refusal"] = None
+    except ValueError as err:
+        results["keras_refusal"] = str(err)
 print("RESULT " + json.dumps(results))

@@ -105,3 +105,8 @@ def test_bad_device_options_exit_2_with_one_line(tmp_path, flags, fragment):
                            *flags], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert fragment in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_the_keras_wrapper_refuses_a_multi_device_scope_in_words(results):
+    assert results["keras_refusal"].startswith("MultiTaskModel does not run under a multi-device tf.distribute")

@@ -150,3 +150,46 @@ def test_export_script_refuses_what_a_train_step_cannot_do(tmp_path, capsys):
     assert "picks one head per step on the host" in capsys.readouterr().err
     assert main(["export", "latest", "--runs-dir", str(runs)]) == 2
     assert "say what to write: --model OUT.keras and/or --script TRAIN.py" in capsys.readouterr().err
+
+
+def test_callbacks_find_the_direction_of_a_heads_loss_and_lower_one_heads_rate():
+    """EarlyStopping(monitor="val_size_loss") needs no mode; ReduceHeadLROnPlateau lowers one head's
+    rate in the optimizer that holds it, and no other."""
+    from tui_mtl.keras import ReduceHeadLROnPlateau
+
+    session = Session(tiny_preset())
+    batches = list(session.stepper.data.train.take(4))
+    data = as_dataset(batches)
+    model = MultiTaskModel(session.model, strategy="grouped", learning_rates={"size": 1e-2, "bright": 1e-3})
+    model.compile(loss={"size": "mse", "shape": "sparse_categorical_crossentropy", "bright": "binary_crossentropy"})
+    stop = keras.callbacks.EarlyStopping(monitor="val_size_loss", patience=100)
+    lower = ReduceHeadLROnPlateau("size", factor=0.5, patience=0, min_delta=1e9)  # nothing counts as better
+    model.fit(data, validation_data=data, epochs=3, verbose=0, callbacks=[stop, lower])
+    assert stop.monitor_op is not None and stop.monitor_op(1.0, 2.0)  # lower is better
+    optimizers = model.strategy.layout.optimizers()
+    assert model.learning_rate("size") == pytest.approx(1e-2 * 0.5 ** 2)
+    assert float(optimizers["size"].learning_rate) == pytest.approx(1e-2 * 0.5 ** 2)
+    assert float(optimizers["bright"].learning_rate) == pytest.approx(1e-3)
+    with pytest.raises(ValueError, match="unknown head 'sizes'"):
+        model.set_learning_rate("sizes", 1.0)
+
+
+def test_the_wrapper_saves_and_loads_as_a_keras_file(tmp_path):
+    session = Session(tiny_preset())
+    data = as_dataset(list(session.stepper.data.train.take(3)))
+    model = MultiTaskModel(keras.models.clone_model(session.model), strategy="pcgrad@grouped+dwa",
+                           learning_rates={"size": 2e-3}, params={"dwa": {"temperature": 3.0}},
+                           loss_scales={"bright": 10.0})
+    losses = {"size": "mse", "shape": "sparse_categorical_crossentropy", "bright": "binary_crossentropy"}
+    model.compile(loss=losses, loss_weights={"shape": 0.5})
+    model.fit(data, epochs=1, verbose=0)
+    model.save(tmp_path / "wrapped.keras")
+    loaded = keras.models.load_model(tmp_path / "wrapped.keras")
+    assert isinstance(loaded, MultiTaskModel) and loaded.strategy_name == "pcgrad@grouped+dwa"
+    assert loaded.rates == model.rates and loaded._loss_scales == model._loss_scales
+    x = next(iter(data))[0]
+    for head in ("size", "shape", "bright"):
+        np.testing.assert_allclose(np.asarray(loaded(x)[head]), np.asarray(model(x)[head]), rtol=1e-6)
+    before = [np.array(w) for w in loaded.inner.weights]
+    loaded.fit(data, epochs=1, verbose=0)  # compiled on load, from the saved loss and weights
+    assert max(float(np.max(np.abs(a - np.array(b)))) for a, b in zip(before, loaded.inner.weights)) > 0

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import keras
 import tensorflow as tf
+from keras.src.trainers.compile_utils import MetricsList  # the container Keras' callbacks search (see _Losses)
 
 from tui_mtl.model import multi_head_view
 from tui_mtl.strategies import step as steps
@@ -49,6 +50,15 @@ def _optimizer_factory(optimizer: str | Callable) -> Callable[[float], keras.opt
     return lambda rate: keras.optimizers.get({"class_name": optimizer, "config": {"learning_rate": rate}})
 
 
+class _Losses(MetricsList):
+    """The per-head loss means as one metrics container: Keras' callbacks look for a metric's direction
+    (EarlyStopping(monitor="val_a_loss") without `mode`) only inside such a container."""
+
+    def result(self):
+        return {metric.name: metric.result() for metric in self.metrics}
+
+
+@keras.saving.register_keras_serializable(package="tui_mtl")
 class MultiTaskModel(keras.Model):
     def __init__(self, model: keras.Model, strategy: str = "summed", learning_rates: dict | None = None,
                  optimizer: str | Callable[[float], keras.optimizers.Optimizer] = "adam",
@@ -72,9 +82,11 @@ class MultiTaskModel(keras.Model):
                              f"{', '.join(self.net.head_names)} (and trunk)")
         self.rates = {"trunk": DEFAULT_RATE, **{h: DEFAULT_RATE for h in self.net.head_names},
                       **(learning_rates or {})}
+        self._optimizer_name = optimizer if isinstance(optimizer, str) else None  # what get_config can save
         self._make_optimizer = _optimizer_factory(optimizer)
         components = parsed.components().values()
         self._params = ComponentParams({c.name: c.parse_params((params or {}).get(c.name)) for c in components})
+        self._params_given = dict(params or {})
         self._seed = seed
         unknown = set(loss_scales or {}) - set(self.net.head_names)
         if unknown:
@@ -83,16 +95,52 @@ class MultiTaskModel(keras.Model):
         self._loss_scales = [float((loss_scales or {}).get(h, 1.0)) for h in self.net.head_names]
         self.strategy: Strategy | None = None
 
+    def get_config(self) -> dict:
+        """What `model.save("m.keras")` records to rebuild the wrapper (your model inside it, by
+        Keras' own serialisation); the strategy's optimizer and weighting state start fresh on load."""
+        if self._optimizer_name is None:
+            raise ValueError("a MultiTaskModel saves with optimizer given by name (e.g. \"adam\"); with an "
+                             "optimizer function, save the model you wrapped instead")
+        return {"model": keras.saving.serialize_keras_object(self.inner), "strategy": self.strategy_name,
+                "learning_rates": dict(self.rates), "optimizer": self._optimizer_name,
+                "params": self._params_given, "seed": self._seed,
+                "loss_scales": dict(zip(self.net.head_names, self._loss_scales)), "name": self.name}
+
+    def get_compile_config(self) -> dict | None:
+        compiled = getattr(self, "_compiled_with", None)
+        if compiled is None:
+            return None
+        return {"loss": {h: keras.saving.serialize_keras_object(spec) for h, spec in compiled["loss"].items()},
+                "loss_weights": compiled["loss_weights"]}
+
+    def compile_from_config(self, config: dict) -> None:
+        """On load: compile again with the saved per-head losses and weights (fresh strategy state)."""
+        self.compile(loss={h: keras.saving.deserialize_keras_object(spec) for h, spec in config["loss"].items()},
+                     loss_weights=config["loss_weights"])
+
+    @classmethod
+    def from_config(cls, config: dict) -> "MultiTaskModel":
+        config = dict(config)
+        config["model"] = keras.saving.deserialize_keras_object(config["model"])
+        return cls(**config)
+
     def call(self, inputs, training=False):
         return self.inner(inputs, training=training)
 
     def compile(self, loss: dict, loss_weights: dict | None = None, **kwargs) -> None:
+        if tf.distribute.has_strategy() and tf.distribute.get_strategy().num_replicas_in_sync > 1:
+            # fit runs train_step per replica, and the aggregators need the gradients summed over replicas
+            # before they combine them: not built here yet (tui-mtl's own Session does it: --devices)
+            raise ValueError("MultiTaskModel does not run under a multi-device tf.distribute strategy yet; "
+                             "compile it outside the strategy's scope (one device), or train in tui-mtl with "
+                             "--devices")
         heads = self.net.head_names
         missing = [h for h in heads if h not in loss]
         if missing or set(loss) - set(heads):
             raise ValueError(f"loss: give one loss per head ({', '.join(heads)}); "
                              f"missing {missing or 'none'}, unknown {sorted(set(loss) - set(heads)) or 'none'}")
         weights = [float((loss_weights or {}).get(h, 1.0)) for h in heads]
+        self._compiled_with = {"loss": dict(loss), "loss_weights": dict(zip(heads, weights))}
         self.ctx = StepContext(self.net, {h: _loss(loss[h]) for h in heads},
                                tf.Variable(weights, trainable=False, name="loss_weights"),
                                tf.Variable(self._loss_scales, trainable=False, name="loss_scales"),
@@ -105,10 +153,26 @@ class MultiTaskModel(keras.Model):
         super().compile(optimizer=optimizers.get("trunk") or next(iter(optimizers.values())), **kwargs)
         self._trackers = {name: keras.metrics.Mean(name=name)
                           for name in ("loss", *(f"{h}_loss" for h in heads))}
+        for tracker in self._trackers.values():
+            tracker._direction = "down"  # what Keras' callbacks read to tell min from max (mode="auto")
+        self._head_losses = _Losses(list(self._trackers.values()))
 
     @property
     def metrics(self) -> list:
-        return list(getattr(self, "_trackers", {}).values())
+        losses = getattr(self, "_head_losses", None)
+        return [losses] if losses is not None else []
+
+    def learning_rate(self, owner: str) -> float:
+        """The rate in force for a head (or "trunk"), as set at construction or by set_learning_rate."""
+        return float(self.rates[owner])
+
+    def set_learning_rate(self, owner: str, rate: float) -> None:
+        """Change a head's (or the trunk's) rate in every optimizer of the strategy that has it; no retrace."""
+        if owner not in self.rates:
+            raise ValueError(f"unknown head {owner!r}; heads are {', '.join(self.net.head_names)} (and trunk)")
+        self.rates[owner] = float(rate)
+        if self.strategy is not None:
+            self.strategy.set_learning_rates(self.rates)
 
     def _track(self, losses: list) -> dict:
         weights = self.ctx.weights
