@@ -392,3 +392,71 @@ def test_the_shipped_multi_mnist_preset_checks_fails_clearly_offline_and_trains_
     small = preset.with_changes(data={"params": {"samples": 200}}, training={"batch_size": 8})
     report = Session(small).run(2)
     assert report.step == 2 and set(report.train_loss) == {"left", "right"}
+
+
+# --- image_folder ----------------------------------------------------------------------------------
+
+CLASSES = ("circle", "square", "triangle")  # the shape head's classes 0, 1, 2 (sorted, as Keras numbers them)
+
+
+def make_image_folder(folder, per_class=4, csv_rows=True, edit=None) -> dict:
+    """folder/<class>/<k>.png, each image's value identifying it; a CSV of size and bright per image."""
+    expected, lines = {}, [["path", "size", "bright"]]
+    for label, name in enumerate(CLASSES):
+        for k in range(per_class):
+            i = label * per_class + k
+            rel = f"{name}/{k}.png"
+            write_image(folder / "images" / rel, row_value(i))
+            expected[round(row_value(i), 4)] = (label, i / 8, i % 2)
+            lines.append([rel, str(i / 8), str(i % 2)])
+    if edit:
+        edit(lines)
+    if csv_rows:
+        (folder / "targets.csv").write_text("\n".join(",".join(line) for line in lines) + "\n")
+    return expected
+
+
+def folder_preset(**params) -> Preset:
+    base = {"folder": "images", "targets_csv": "targets.csv", **params}
+    return tiny_preset(data={"source": "image_folder", "params": {k: v for k, v in base.items() if v is not None},
+                             "shuffle": False, "seed": 0, "validation_split": 0.25},
+                       training={"batch_size": 3, "validation_batches": 1})
+
+
+def test_an_image_folder_labels_one_head_by_subfolder_and_the_csv_the_others(tmp_path):
+    expected = make_image_folder(tmp_path)
+    train, val = load_arrays(folder_preset(), tmp_path)
+    assert len(train) + len(val) == 12
+    data = build_data(folder_preset(), tmp_path)
+    seen = 0
+    for x, y in data.train.take(3):
+        assert tuple(x.shape) == (3, 8, 8, 1)
+        for j in range(3):
+            label, size, bright = expected[round(float(x[j, 0, 0, 0]), 4)]  # the image identifies its sample
+            assert int(y["shape"][j]) == label
+            assert float(y["size"][j, 0]) == pytest.approx(size) and float(y["bright"][j, 0]) == bright
+            seen += 1
+    assert seen == 9
+
+
+@pytest.mark.parametrize("params, edit, expected", [
+    ({"folder": "nope"}, None, "data.params.folder: no such folder"),
+    ({}, lambda lines: lines.pop(3), "targets.csv: no row for image 'circle/2.png' (head 'size' needs its target)"),
+    ({}, lambda lines: lines[2].__setitem__(2, "0.5"), "is not 0 or 1 (head 'bright' is binary)"),
+    ({"head": "size"}, None, "data.params.head: head 'size' is a regression head"),
+    ({"targets_csv": None}, None, "head 'size' wants target 'size', which the image_folder source does not have"),
+])
+def test_image_folder_problems_are_one_clear_message(tmp_path, params, edit, expected):
+    make_image_folder(tmp_path, edit=edit)
+    with pytest.raises(DataError) as caught:
+        load_arrays(folder_preset(**params), tmp_path)
+    assert expected in str(caught.value)
+
+
+def test_image_folder_class_count_must_match_the_head(tmp_path):
+    make_image_folder(tmp_path)
+    (tmp_path / "images" / "star").mkdir()
+    write_image(tmp_path / "images" / "star" / "0.png", 0.5)
+    with pytest.raises(DataError, match=r"has 4 class folders \(circle, square, star, triangle\) but head 'shape' "
+                                        r"has units = 3"):
+        load_arrays(folder_preset(), tmp_path)

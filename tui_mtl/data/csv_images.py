@@ -66,7 +66,7 @@ def load_csv_images(spec, input_shape: tuple, heads: list, base: Path | None = N
 
     folder = file.parent
     paths: list[str] = []
-    shown: list[tuple[str, int]] = []  # each path as written in the CSV, and its line
+    shown: list[tuple[str, str]] = []  # where each image is named (the CSV's line), and as written there
     values: dict[str, list] = {head.target_name: [] for head, _n, _c in head_cols}
     for line, row in rows[1:]:
         if not any(cell.strip() for cell in row):
@@ -83,20 +83,20 @@ def load_csv_images(spec, input_shape: tuple, heads: list, base: Path | None = N
         if not image_file.is_file():
             raise DataError(f"{where}: image {image!r} not found ({image_file})")
         paths.append(str(image_file))
-        shown.append((image, line))
+        shown.append((where, image))
         for head, name, col in head_cols:
-            values[head.target_name].append(_value(head, row[col].strip(), f"{where}, column {name!r}"))
+            values[head.target_name].append(cell_value(head, row[col].strip(), f"{where}, column {name!r}"))
     if not paths:
         raise DataError(f"{file}: no rows below the header")
     targets = {name: np.asarray(vals, np.int64 if isinstance(vals[0], int) else np.float32)
                for name, vals in values.items()}
     decode = make_decoder(shape)
     if spec.check_images:
-        check_images(paths, shown, decode, file)
+        check_images(paths, shown, decode)
     return Arrays(np.asarray(paths, dtype=str), targets, decode)
 
 
-def _value(head, text: str, where: str):
+def cell_value(head, text: str, where: str):
     """One CSV cell as the head needs it: a class id, a 0/1 or a finite number."""
     try:
         number = float(text)
@@ -145,8 +145,9 @@ def _to_channels(tf, image, channels: int):
     return tf.concat([color, alpha], axis=-1)
 
 
-def check_images(paths: list[str], shown: list[tuple[str, int]], decode, file: Path) -> None:
-    """Decode every image once, in parallel; a failure becomes a DataError naming the first bad row."""
+def check_images(paths: list[str], shown: list[tuple[str, str]], decode) -> None:
+    """Decode every image once, in parallel; a failure becomes a DataError naming the first bad one
+    (`shown`: where each image is named, and its name there)."""
     import tensorflow as tf
 
     ds = (tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), np.asarray(paths)))
@@ -165,7 +166,7 @@ def check_images(paths: list[str], shown: list[tuple[str, int]], decode, file: P
     except (tf.errors.OpError, ValueError) as err:
         reason = " ".join(str(getattr(err, "message", err)).split())
         reason = re.sub(r"\s*\[Op:\w+\].*$", "", re.sub(r"\{\{function_node [^}]*\}\}\s*", "", reason))[:200]
-    image, line = shown[bad]
+    where, image = shown[bad]
     others = int((~ok).sum()) - 1
     tail = f" (and {others} more image{'s' if others > 1 else ''} that cannot be decoded)" if others else ""
-    raise DataError(f"{file}, line {line}: cannot decode image {image!r}: {reason}{tail}")
+    raise DataError(f"{where}: cannot decode image {image!r}: {reason}{tail}")

@@ -58,6 +58,11 @@ def _raw_splits(preset: Preset, base_dir: Path | None, given: Any = None) -> tup
 
         arrays = load_csv_images(spec, preset.model.input_shape, preset.model.heads, base_dir)
         return split(arrays, data.validation_split, data.seed)
+    if spec.source == "image_folder":
+        from tui_mtl.data.image_folder import load_image_folder
+
+        arrays = load_image_folder(spec, preset.model.described_input_shape, preset.model.heads, base_dir)
+        return split(arrays, data.validation_split, data.seed)
     if spec.source == "function":
         from tui_mtl.data.function import load_function_data
 

@@ -68,6 +68,27 @@ class CsvImagesData(Strict):
         return {"csv": self.csv}
 
 
+class ImageFolderData(Strict):
+    """Keras' convention (image_dataset_from_directory): one subfolder per class of one classification
+    head, and optionally a CSV of per-image targets for the other heads."""
+
+    source: Literal["image_folder"]
+    folder: str = Field(min_length=1)  # relative to the preset file's folder
+    head: str | None = None  # the classification head the subfolders label (default: the only one)
+    targets_csv: str | None = None  # relative to the preset's folder; a path column relative to `folder`
+    path_column: str = Field(default="path", min_length=1)
+    check_images: bool = True
+
+    def input_shape(self) -> tuple[int, ...] | None:
+        return None
+
+    def files(self) -> dict[str, str]:
+        return {"targets_csv": self.targets_csv} if self.targets_csv else {}
+
+    def folders(self) -> dict[str, str]:
+        return {"folder": self.folder}
+
+
 class _OverlaidItemsData(Strict):
     """Two 28x28 items overlaid on a 36x36 canvas (Sabour et al. 2017; Sener & Koltun 2018)."""
 
@@ -110,10 +131,12 @@ class FunctionData(Strict):
         return None
 
 
-SourceSpec = Union[ShapesData, DigitsData, NpzData, CsvImagesData, MultiMnistData, MultiFashionData, FunctionData]
+SourceSpec = Union[ShapesData, DigitsData, NpzData, CsvImagesData, ImageFolderData, MultiMnistData, MultiFashionData,
+                   FunctionData]
 SOURCE_SPECS: dict[str, type[SourceSpec]] = {
     "shapes": ShapesData, "digits": DigitsData, "npz": NpzData, "csv_images": CsvImagesData,
-    "multi_mnist": MultiMnistData, "multi_fashion": MultiFashionData, "function": FunctionData,
+    "image_folder": ImageFolderData, "multi_mnist": MultiMnistData, "multi_fashion": MultiFashionData,
+    "function": FunctionData,
 }
 # the targets each built-in source draws (tui_mtl.data.shapes / .digits / .multi_mnist; kept here so no
 # numpy is needed); a file source's columns or arrays are checked when it is loaded
@@ -127,7 +150,8 @@ class DataSpec(Strict):
     shuffle: bool = True
     # the training order's own seed (default: `seed`), so seeds can differ in order alone
     order_seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
-    source: Literal["shapes", "digits", "npz", "csv_images", "multi_mnist", "multi_fashion", "function"]
+    source: Literal["shapes", "digits", "npz", "csv_images", "image_folder", "multi_mnist", "multi_fashion",
+                    "function"]
     params: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("params")
@@ -148,5 +172,11 @@ class DataSpec(Strict):
     def files(self) -> dict[str, Path]:
         """The data files this spec names, keyed by parameter (paths as written: maybe relative)."""
         spec = self.source_spec
-        named = spec.files() if isinstance(spec, (NpzData, CsvImagesData)) else {}
+        named = spec.files() if isinstance(spec, (NpzData, CsvImagesData, ImageFolderData)) else {}
+        return {key: Path(value).expanduser() for key, value in named.items()}
+
+    def folders(self) -> dict[str, Path]:
+        """The data folders this spec names, keyed by parameter (paths as written: maybe relative)."""
+        spec = self.source_spec
+        named = spec.folders() if isinstance(spec, ImageFolderData) else {}
         return {key: Path(value).expanduser() for key, value in named.items()}

@@ -208,8 +208,8 @@ class Preset(Strict):
         """The same preset with its data files' paths made absolute (relative ones are relative to
         `base_dir`, the preset file's folder), so a copy saved elsewhere (a run folder) still finds them."""
         changes: dict[str, Any] = {}
-        files = {key: str((Path(base_dir) / path).resolve())
-                 for key, path in self.data.files().items() if not path.is_absolute()}
+        paths = {**self.data.files(), **self.data.folders()}
+        files = {key: str((Path(base_dir) / path).resolve()) for key, path in paths.items() if not path.is_absolute()}
         if files:
             changes["data"] = {"params": files}
         if self.model.source is not None and (source := absolute_source(self.model.source, Path(base_dir))) \

@@ -60,6 +60,10 @@ def check_data_files(preset: Preset, base_dir: Path | None, source: str) -> None
         full = path if path.is_absolute() or base_dir is None else Path(base_dir) / path
         if not full.is_file():
             raise PresetError(f"{source}: data.params.{key}: no such file {full}")
+    for key, path in preset.data.folders().items():
+        full = path if path.is_absolute() or base_dir is None else Path(base_dir) / path
+        if not full.is_dir():
+            raise PresetError(f"{source}: data.params.{key}: no such folder {full}")
 
 
 def read_preset(path: str | Path) -> Preset:
