@@ -194,6 +194,23 @@ def apply(ctx: StepContext, strategy: Strategy, need: GradientNeed, x, y, plan: 
     return gradmath.diagnostics(G, direction), is_applied
 
 
+def replica_hooks(distribution, forward_losses: Callable) -> dict:
+    """StepContext fields for `distribution` (None: one device): losses pre-divided by the replica
+    count, a sum across replicas inside `compute`, and global losses from `apply` (cross-replica)."""
+    if distribution is None:
+        return {}
+
+    def cross_replica_sum(value):
+        return tf.distribute.get_replica_context().all_reduce("SUM", value)
+
+    def global_forward(x, y):
+        per_replica = distribution.run(forward_losses, args=(x, y))
+        return [distribution.reduce("SUM", loss, axis=None) for loss in per_replica]
+
+    return {"replica_scale": 1.0 / distribution.num_replicas_in_sync, "cross_replica_sum": cross_replica_sum,
+            "global_forward": global_forward}
+
+
 def build_step(ctx: StepContext, strategy: Strategy, distribution, accumulate: Callable,
                on_trace: Callable[[], None]) -> Callable:
     """A `tf.function(source, variant, diagnose)` for one strategy: one trace per (variant, diagnose).

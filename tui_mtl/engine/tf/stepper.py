@@ -24,7 +24,7 @@ from tui_mtl.errors import CommandError, PresetError
 from tui_mtl.presets import Preset
 from tui_mtl.strategies.base import StepContext
 from tui_mtl.strategies.catalog import ComponentParams, canonical_name
-from tui_mtl.strategies.step import build_step
+from tui_mtl.strategies.step import build_step, replica_hooks
 from tui_mtl.strategies.strategy import Strategy
 
 
@@ -145,19 +145,7 @@ class TFStepper:
 
     def _distribution_hooks(self) -> dict:
         """How components see the replicas: losses pre-divided by their count, sums across them."""
-        dist = self._dist
-        if dist is None:
-            return {}
-
-        def cross_replica_sum(value):
-            return tf.distribute.get_replica_context().all_reduce("SUM", value)
-
-        def global_forward(x, y):
-            per_replica = dist.run(lambda a, b: self.ctx.forward_losses(a, b), args=(x, y))
-            return [dist.reduce("SUM", loss, axis=None) for loss in per_replica]
-
-        return {"replica_scale": 1.0 / dist.num_replicas_in_sync, "cross_replica_sum": cross_replica_sum,
-                "global_forward": global_forward}
+        return replica_hooks(self._dist, lambda x, y: self.ctx.forward_losses(x, y))
 
     # --- strategies ----------------------------------------------------------------------------
 
