@@ -58,6 +58,15 @@ class FakeStepper:
     def _losses(self) -> np.ndarray:
         return 1.0 / (1.0 + self._progress) + 0.01 * (1 + np.arange(len(self.head_names)))
 
+    def fusable(self) -> bool:
+        return False  # one step per call: the timings the snapshots draw stay simple
+
+    def will_trace_fused(self) -> bool:
+        return False
+
+    def steps(self, count: int):
+        raise NotImplementedError("FakeStepper runs one step per call")
+
     def step(self, batch=None, diagnose: bool = False) -> StepOutcome:
         time.sleep(self.step_delay)
         self._now[0] += self.STEP_SECONDS

@@ -23,9 +23,10 @@ from tui_mtl.engine.faults import Change, blame, failed_fault, nonfinite_fault
 from tui_mtl.engine.reports import Event, EventKind, Fault, Report, frozen
 from tui_mtl.engine.settings import TRUNK, Settings, preset_with
 from tui_mtl.engine.rewind import Rewinding
+from tui_mtl.engine.stepping import Stepping
 from tui_mtl.engine.snapshots import DEFAULT_BUDGET, SnapshotRing
 from tui_mtl.engine.state import State
-from tui_mtl.engine.stepper import StepFailure, Stepper, StepperState
+from tui_mtl.engine.stepper import Stepper, StepperState
 from tui_mtl.errors import CommandError, PresetError, TuiMtlError
 from tui_mtl.presets import Preset, check_fits
 from tui_mtl.presets.numbers import parse_non_negative, parse_positive
@@ -38,7 +39,7 @@ def _fmt(value: float) -> str:
     return f"{value:.3g}"
 
 
-class Session(Rewinding, Controller):
+class Session(Stepping, Rewinding, Controller):
     def __init__(self, preset: Preset, *, base_dir: Path | None = None, report_interval: float = 0.25,
                  report_every: int | None = None, seed: int | None = None, data: Any = None,
                  distribution: Any = None, mixed_precision: str = "off", loss_scaling: Any = None,
@@ -82,6 +83,7 @@ class Session(Rewinding, Controller):
         self._last_change: Change | None = None  # what a fault would blame
         self._carried_train: dict | None = None  # train losses to show after a rewind, until steps run
         self._tracing = False
+        self._seconds_per_step: float | None = None  # measured on calls that did not compile
 
     @classmethod
     def from_model(cls, model: Any, heads: Any, data: Any, *, name: str | None = None, training: Any = None,
@@ -287,49 +289,6 @@ class Session(Rewinding, Controller):
             command.on_done(command.path, None)
 
     # --- training ------------------------------------------------------------------------------
-
-    def _train_one(self) -> None:
-        fault = self.step_on(None)
-        if fault is not None:
-            self.state = State.FAULTED
-
-    def step_on(self, batch: Any) -> Fault | None:
-        """One step on `batch` (a comparison's shared batch) or on the next batch of this session's
-        stream, with validation and diagnostics when due; the Fault if the step was not applied."""
-        every = self.diagnostics_every
-        diagnose = bool(every) and (self.step_count + 1) % every == 0
-        if self._serving and self.stepper.will_trace(diagnose) and not self._tracing:
-            self._tracing = True  # tell the app before the seconds of compiling
-            self._publish(self.state)
-        started = self.clock()
-        try:
-            outcome = self.stepper.step(batch, diagnose)
-        except StepFailure as err:
-            self.step_count += 1
-            self._tracing = False
-            return self._set_fault(self._failed_fault(str(err)))
-        self.step_count += 1
-        self._tracing = False
-        if outcome.traced:  # compiling says nothing about speed: restart the rate's window and the timer
-            self._rate_mark = (self.clock(), self.step_count)
-            self._last_report_time = self._rate_mark[0]
-        else:
-            self.train_seconds += self.clock() - started
-        fault = None
-        if not outcome.applied:
-            if outcome.overflow:
-                self.overflow_skips += 1
-            else:
-                fault = self._set_fault(self._nonfinite_fault(outcome.losses or ()))
-        elif outcome.diagnostics is not None:
-            self._pending_diag = outcome.diagnostics
-            self._dirty = True
-        if self.step_count % self.preset.training.validate_every == 0:
-            self._pending_val = self.stepper.validate()
-            self._dirty = True
-        if fault is None and self._host is None and self.snapshot_every and self.step_count % self.snapshot_every == 0:
-            self.snapshot(f"every {self.snapshot_every} steps")
-        return fault
 
     def _set_fault(self, fault: Fault) -> Fault:
         self._fault = fault

@@ -75,6 +75,16 @@ class Stepper(Protocol):
         """One step on `batch`, or on the next batch of the stepper's own stream. Raises StepFailure
         or DeviceMemoryError; never applies a step with a non-finite value."""
 
+    def fusable(self) -> bool:
+        """Whether `steps` can run several steps of the current strategy in one call."""
+
+    def will_trace_fused(self) -> bool:
+        """Whether the next `steps` call compiles (seconds, once per strategy)."""
+
+    def steps(self, count: int) -> tuple[int, StepOutcome]:
+        """Up to `count` plain steps (no diagnostics) on the own stream in one call; stops after the
+        first step not applied. Returns the steps run (that one included) and the last outcome."""
+
     def next_batch(self) -> Any:
         """Draw the next batch of the stream (a comparison shares it between branches)."""
 

@@ -57,3 +57,6 @@ class TrainingSpec(Strict):
     validation_batches: int = Field(default=4, gt=0)
     # per-head trunk gradient diagnostics every N steps (0: never); costs K backward passes under summed
     diagnostics_every: int = Field(default=25, ge=0)
+    # training steps per TensorFlow call (as Keras' steps_per_execution): "auto" grows it until a call
+    # takes ~25 ms, so changes still apply within that; 1: one step per call
+    steps_per_call: Literal["auto"] | Annotated[int, Field(ge=1, le=1000)] = "auto"

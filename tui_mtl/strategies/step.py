@@ -247,3 +247,38 @@ def build_step(ctx: StepContext, strategy: Strategy, distribution, accumulate: C
 
     # autograph off: components use TensorFlow ops for data-dependent choices, never Python `if`
     return tf.function(step, autograph=False)
+
+
+def build_fused(ctx: StepContext, strategy: Strategy, accumulate: Callable, on_trace: Callable[[], None]) -> Callable:
+    """A `tf.function(iterator, count)` running up to `count` plain steps (no diagnostics, one device,
+    one variant) in one call, as Keras' `steps_per_execution` does: each draws its batch from
+    `iterator` inside the graph, and the loop stops after the first step that was not applied.
+    Returns (steps run, the last step applied, its losses, rescaled): one host read per call."""
+    need = gradient_need(strategy)
+    loss_scale = ctx.loss_scale
+
+    def one(x, y):  # `step` above, without diagnostics or replicas
+        plan = compute(ctx, strategy, need, x, y, 0, False)
+        if loss_scale is not None:
+            plan = plan.unscaled(1.0 / loss_scale.scale)
+        _diagnostics, applied = apply(ctx, strategy, need, x, y, plan, 0, False)
+        losses = tf.stack(plan.losses)
+        rescaled = tf.constant(False) if loss_scale is None else loss_scale.update(applied, losses)
+        accumulate(losses, applied)
+        return applied, losses, rescaled
+
+    def fused(iterator, count):
+        on_trace()
+
+        def go_on(i, applied, _losses, _rescaled):
+            return tf.logical_and(i < count, applied)
+
+        def body(i, _applied, _losses, _rescaled):
+            x, y = next(iterator)
+            applied, losses, rescaled = one(x, y)
+            return i + 1, applied, losses, rescaled
+
+        start = (tf.constant(0), tf.constant(True), tf.zeros([ctx.k]), tf.constant(False))
+        return tf.while_loop(go_on, body, start)
+
+    return tf.function(fused, autograph=False)

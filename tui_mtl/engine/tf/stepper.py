@@ -24,7 +24,7 @@ from tui_mtl.errors import CommandError, PresetError
 from tui_mtl.presets import Preset
 from tui_mtl.strategies.base import StepContext
 from tui_mtl.strategies.catalog import ComponentParams, canonical_name
-from tui_mtl.strategies.step import build_step, replica_hooks
+from tui_mtl.strategies.step import build_fused, build_step, replica_hooks
 from tui_mtl.strategies.strategy import Strategy
 
 
@@ -97,6 +97,7 @@ class TFStepper:
         self.batches_drawn = 0
         self._strategies: dict[str, Strategy] = {}  # canonical name -> Strategy, in build order
         self._steps: dict[str, Any] = {}
+        self._fused_steps: dict[str, Any] = {}  # canonical name -> its fused tf.function, built when first fused
         self._traced: set[tuple] = set()
         self._planned: int | None = None  # the variant the next step runs (alternating's head)
         self._iterator = None  # created on the first own step: a comparison's branch never needs one
@@ -201,6 +202,40 @@ class TFStepper:
 
     def will_trace(self, diagnose: bool) -> bool:
         return (self._current, self._variant(), diagnose) not in self._traced
+
+    def fusable(self) -> bool:
+        """Whether the current strategy can run several steps per call: one device, one variant
+        (alternating picks its head on the host each step)."""
+        return self._dist is None and not self._strategies[self._current].layout.one_head
+
+    def will_trace_fused(self) -> bool:
+        return (self._current, "fused") not in self._traced
+
+    def steps(self, count: int) -> tuple[int, StepOutcome]:
+        """Up to `count` plain steps in one call, on this stepper's own stream; stops after the first
+        step not applied. Returns how many ran (that one included) and the last one's outcome."""
+        name = self._current
+        fused = self._fused_steps.get(name)
+        if fused is None:
+            strategy = self._strategies[name]
+
+            def on_trace(name=name):
+                self.trace_counts[name] += 1
+
+            fused = self._fused_steps[name] = build_fused(self.ctx, strategy, self._accumulate, on_trace)
+        key = (name, "fused")
+        traced = key not in self._traced
+        self._planned = None
+        with device_errors():
+            done, applied, losses, rescaled = fused(self._stream(), tf.constant(count, tf.int32))
+            done, applied = int(done), bool(applied)  # the one host read of the call
+        self.batches_drawn += done
+        self._traced.add(key)
+        if applied:
+            return done, StepOutcome(True, traced=traced)
+        if bool(rescaled):
+            return done, StepOutcome(False, overflow=True, traced=traced)
+        return done, StepOutcome(False, losses=tuple(float(v) for v in losses.numpy()), traced=traced)
 
     def _stream(self):
         if self._iterator is None:  # a fresh pipeline: the same order as a new session from its start

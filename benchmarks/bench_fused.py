@@ -1,0 +1,100 @@
+"""Fused steps (training.steps_per_call) against Keras `fit` with and without steps_per_execution.
+
+Same model, same initial weights, same batch stream; rounds alternate so machine noise hits every
+contender alike. Targets (issue 16):
+  summed (auto) / fit(steps_per_execution=16) >= 1.10 on a tiny model, >= 1.00 where compute dominates
+  grouped time / summed time <= (1 + 2K) / 3
+
+    python benchmarks/bench_fused.py [--steps 600] [--rounds 3] [--models tiny,quickstart,seed-two-heads,heavy]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+
+from tui_mtl import Session, load_preset  # noqa: E402
+
+
+def model_preset(name: str):
+    """A shipped preset, or `tiny` (12x12 input, batch 32: Python overhead dominates) or `heavy`
+    (quickstart at 64x64 with wider layers: a step takes tens of ms, compute dominates)."""
+    base = load_preset("quickstart")
+    if name == "tiny":
+        return base.with_changes(model={"input_shape": [12, 12, 1], "trunk": [
+            {"type": "conv2d", "filters": 4, "kernel_size": 3}, {"type": "flatten"}, {"type": "dense", "units": 16}]},
+            data={"params": {"image_size": 12, "samples": 2048}})
+    if name == "heavy":
+        return base.with_changes(model={"input_shape": [64, 64, 1], "trunk": [
+            {"type": "conv2d", "filters": 32, "kernel_size": 3}, {"type": "max_pool", "pool_size": 2},
+            {"type": "conv2d", "filters": 64, "kernel_size": 3}, {"type": "max_pool", "pool_size": 2},
+            {"type": "flatten"}, {"type": "dense", "units": 128}]},
+            data={"params": {"image_size": 64, "samples": 2048}})
+    return load_preset(name)
+
+
+def fit_contender(preset, session, steps_per_execution: int):
+    model = keras.models.clone_model(session.model)
+    model.set_weights(session.model.get_weights())
+    heads = preset.model.heads
+    model.compile(optimizer=keras.optimizers.Adam(preset.training.trunk_learning_rate),
+                  loss={h.name: h.loss for h in heads}, loss_weights={h.name: h.weight for h in heads},
+                  jit_compile=False, steps_per_execution=steps_per_execution)
+    data = session.stepper.data.train
+    return lambda steps: model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
+
+
+def session_contender(preset, strategy: str, per_call):
+    # validation, diagnostics and reports as rare as possible: we time training steps only
+    preset = preset.with_changes(strategy={"name": strategy},
+                                 training={"validate_every": 10**9, "diagnostics_every": 0,
+                                           "steps_per_call": per_call})
+    session = Session(preset, report_interval=3600.0)
+    return session, (lambda steps: session.run(steps))
+
+
+def measure(preset, steps: int, rounds: int) -> dict:
+    summed_session, summed_single = session_contender(preset, "summed", 1)
+    contenders = {"fit spe=1": fit_contender(preset, summed_session, 1),
+                  "fit spe=16": fit_contender(preset, summed_session, 16),
+                  "summed 1/call": summed_single}
+    for strategy in ("summed", "grouped", "pcgrad"):
+        _, contenders[f"{strategy} auto"] = session_contender(preset, strategy, "auto")
+    for run in contenders.values():  # trace, warm up, and let "auto" measure its step time
+        run(200)
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, run in contenders.items():
+            start = time.perf_counter()
+            run(steps)
+            times[name].append(time.perf_counter() - start)
+    return {name: steps / statistics.median(t) for name, t in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--models", default="tiny,quickstart,seed-two-heads,heavy")
+    args = parser.parse_args()
+    for name in args.models.split(","):
+        preset = model_preset(name)
+        k = len(preset.model.heads)
+        rate = measure(preset, args.steps if name != "heavy" else max(60, args.steps // 10), args.rounds)
+        print(f"\n{name} (K={k}): steps/s")
+        for contender, value in rate.items():
+            print(f"  {contender:<15} {value:>8.0f}")
+        fused, fit16 = rate["summed auto"], rate["fit spe=16"]
+        print(f"  summed auto / fit spe=16: {fused / fit16:.2f}   summed auto / summed 1 per call: "
+              f"{fused / rate['summed 1/call']:.2f}   grouped time / summed: {fused / rate['grouped auto']:.2f} "
+              f"(floor {(1 + 2 * k) / 3:.2f})   pcgrad time / summed: {fused / rate['pcgrad auto']:.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
