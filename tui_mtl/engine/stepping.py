@@ -35,6 +35,8 @@ class Stepping:
     _dirty: bool
     _rate_mark: tuple
     _last_report_time: float
+    _last_report_step: int
+    report_every: int | None
     _pending_val: Any
     _pending_diag: Any
     _seconds_per_step: float | None
@@ -54,28 +56,34 @@ class Stepping:
 
     def _train_one(self) -> None:
         count = self._chunk()
-        fault = self.step_on(None) if count == 1 else self._steps_on(count)
+        fault = self.step_on(None) if count is None else self._steps_on(count)
         if fault is not None:
             self.state = State.FAULTED
 
-    def _chunk(self) -> int:
-        """How many steps the next call runs: up to the next diagnostic step, validation, snapshot
-        or the target, and (auto) about CALL_SECONDS of training, so a command waits no longer."""
+    def _chunk(self) -> int | None:
+        """How many plain steps the next fused call runs — up to the next diagnostic step,
+        validation, snapshot or the target, and (auto) about CALL_SECONDS of training, so a command
+        waits no longer — or None: one step through the single-step function (a diagnostic step,
+        a strategy that cannot fuse, steps_per_call = 1). A fusable strategy's plain steps always go
+        through its fused function (one trace), one at a time until their time is measured."""
         setting = self.preset.training.steps_per_call
-        if setting == 1 or not self.stepper.fusable():
-            return 1
+        every = self.diagnostics_every
+        step = self.step_count
+        if setting == 1 or not self.stepper.fusable() or (every and (step + 1) % every == 0):
+            return None
         if setting == "auto":
-            if self._seconds_per_step is None:
-                return 1  # measure single steps first
-            count = int(min(MAX_STEPS_PER_CALL, max(1.0, CALL_SECONDS / self._seconds_per_step)))
+            per_step = self._seconds_per_step
+            count = 1 if per_step is None else int(min(MAX_STEPS_PER_CALL, max(1.0, CALL_SECONDS / per_step)))
         else:
             count = int(setting)
-        step = self.step_count
+        if self._dirty:  # a change waits to be reported: after one step, as without fusing
+            return 1
         count = min(count, self.target - step)
-        for every in (self.preset.training.validate_every, self.snapshot_every if self._host is None else 0):
-            if every:
-                count = min(count, every - step % every)
-        every = self.diagnostics_every
+        if self.report_every:  # reports every N steps (headless `run --report-every`, tests)
+            count = min(count, max(1, self._last_report_step + self.report_every - step))
+        for period in (self.preset.training.validate_every, self.snapshot_every if self._host is None else 0):
+            if period:
+                count = min(count, period - step % period)
         if every:
             count = min(count, every - step % every - 1)  # the diagnostic step itself runs alone
         return max(1, count)

@@ -10,6 +10,8 @@ once, in `step.py`, for every combination.
 
 from __future__ import annotations
 
+import zlib
+
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
@@ -60,6 +62,13 @@ class StepContext:
         already come divided by the replica count (`replica_scale`), so their sum is the global mean."""
         preds = self.net.model(x, training=True)
         return [self.loss_fns[name](y[name], preds[name]) for name in self.head_names]
+
+
+def random_stream(ctx: StepContext, component: str) -> tf.random.Generator:
+    """A component's own random numbers: the same sequence whichever traced function draws them (one
+    step, several fused, a diagnostic step), and its state a variable of the component, so checkpoints,
+    forks and reset carry it. `component` gives each its own stream from the session's seed."""
+    return tf.random.Generator.from_seed(ctx.seed * 7919 + zlib.crc32(component.encode()))
 
 
 def built_optimizer(make: Callable, learning_rate: float, variables) -> keras.optimizers.Optimizer:

@@ -42,8 +42,9 @@ def pcgrad(G: tf.Tensor, orders: tf.Tensor) -> tf.Tensor:
     return tf.stack(projected)
 
 
-def random_orders(k: int, seed=None) -> tf.Tensor:
-    return tf.stack([tf.random.shuffle(tf.range(k), seed=seed) for _ in range(k)])
+def random_orders(k: int, stream: tf.random.Generator) -> tf.Tensor:
+    """[k, k]: row i a uniformly random permutation of 0..k-1 (head i's order of the others)."""
+    return tf.argsort(stream.uniform([k, k]), axis=1, stable=True)
 
 
 def min_norm_two(g1: tf.Tensor, g2: tf.Tensor) -> tf.Tensor:

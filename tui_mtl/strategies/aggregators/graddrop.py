@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tui_mtl.strategies.base import Aggregator
+from tui_mtl.strategies.base import Aggregator, random_stream
 
 
 def graddrop_rows(G: tf.Tensor, uniform: tf.Tensor) -> tf.Tensor:
@@ -20,5 +20,12 @@ def graddrop_rows(G: tf.Tensor, uniform: tf.Tensor) -> tf.Tensor:
 
 
 class GradDrop(Aggregator):
+    def __init__(self, ctx, params):
+        super().__init__(ctx, params)
+        self.stream = random_stream(ctx, "graddrop")
+
+    def variables(self):
+        return {"random": self.stream.state}
+
     def contributions(self, G):
-        return graddrop_rows(G, tf.random.uniform(tf.shape(G)[1:], dtype=G.dtype))
+        return graddrop_rows(G, self.stream.uniform(tf.shape(G)[1:], dtype=G.dtype))

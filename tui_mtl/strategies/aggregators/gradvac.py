@@ -12,7 +12,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tui_mtl.strategies import gradmath
-from tui_mtl.strategies.base import Aggregation, Aggregator
+from tui_mtl.strategies.base import Aggregation, Aggregator, random_stream
 from tui_mtl.strategies.catalog import GradVacParams
 
 EPS = 1e-12
@@ -48,11 +48,12 @@ class GradVac(Aggregator):
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
         self.targets = tf.Variable(tf.zeros([ctx.k, ctx.k]), trainable=False, name="gradvac_targets")
+        self.stream = random_stream(ctx, "gradvac")
 
     def variables(self):
-        return {"targets": self.targets}
+        return {"targets": self.targets, "random": self.stream.state}
 
     def aggregate(self, G, losses):
-        rows, targets = gradvac_rows(G, tf.convert_to_tensor(self.targets), gradmath.random_orders(G.shape[0]),
-                                     float(self.params.beta))
+        orders = gradmath.random_orders(G.shape[0], self.stream)
+        rows, targets = gradvac_rows(G, tf.convert_to_tensor(self.targets), orders, float(self.params.beta))
         return Aggregation(rows, ((self.targets, targets),))
