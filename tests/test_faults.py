@@ -150,7 +150,7 @@ def test_out_of_device_memory_becomes_one_clear_message(tiny):
     def exhausted(*args):
         raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor with shape[4096,4096]")
 
-    session.stepper._steps["summed"] = exhausted
+    session.stepper._steps["summed"] = session.stepper._fused_steps["summed"] = exhausted  # either path
     with pytest.raises(DeviceMemoryError, match="ran out of memory; try a smaller training.batch_size"):
         session.run(3)
     assert reports[-1].state is State.FAILED and "smaller training.batch_size" in reports[-1].message
