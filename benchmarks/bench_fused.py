@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
+from timing import fit_contender, interleaved_rates  # noqa: E402
 
 from tui_mtl import Session, load_preset  # noqa: E402
 
@@ -39,17 +37,6 @@ def model_preset(name: str):
     return load_preset(name)
 
 
-def fit_contender(preset, session, steps_per_execution: int):
-    model = keras.models.clone_model(session.model)
-    model.set_weights(session.model.get_weights())
-    heads = preset.model.heads
-    model.compile(optimizer=keras.optimizers.Adam(preset.training.trunk_learning_rate),
-                  loss={h.name: h.loss for h in heads}, loss_weights={h.name: h.weight for h in heads},
-                  jit_compile=False, steps_per_execution=steps_per_execution)
-    data = session.stepper.data.train
-    return lambda steps: model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
-
-
 def session_contender(preset, strategy: str, per_call):
     # validation, diagnostics and reports as rare as possible: we time training steps only
     preset = preset.with_changes(strategy={"name": strategy},
@@ -66,15 +53,8 @@ def measure(preset, steps: int, rounds: int) -> dict:
                   "summed 1/call": summed_single}
     for strategy in ("summed", "grouped", "pcgrad"):
         _, contenders[f"{strategy} auto"] = session_contender(preset, strategy, "auto")
-    for run in contenders.values():  # trace, warm up, and let "auto" measure its step time
-        run(200)
-    times: dict[str, list[float]] = {name: [] for name in contenders}
-    for _ in range(rounds):
-        for name, run in contenders.items():
-            start = time.perf_counter()
-            run(steps)
-            times[name].append(time.perf_counter() - start)
-    return {name: steps / statistics.median(t) for name, t in times.items()}
+    # the warm-up traces and lets "auto" measure its step time
+    return interleaved_rates(contenders, steps, rounds, warmup=200)
 
 
 def main() -> None:

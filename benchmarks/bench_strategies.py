@@ -22,12 +22,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
+from timing import fit_contender, interleaved_rates  # noqa: E402
 
 from tui_mtl import Session, load_preset  # noqa: E402
 
@@ -53,22 +51,6 @@ def per_head_gradients(strategy: str) -> bool:
     return base not in ("summed", "alternating", "sum@summed", MGDA_UB)
 
 
-def train_data(session):
-    stepper = getattr(session, "stepper", session)  # older versions kept the data on the session
-    return stepper.data.train
-
-
-def fit_contender(preset, session):
-    model = keras.models.clone_model(session.model)
-    model.set_weights(session.model.get_weights())
-    heads = preset.model.heads
-    model.compile(optimizer=keras.optimizers.Adam(preset.training.trunk_learning_rate),
-                  loss={h.name: h.loss for h in heads}, loss_weights={h.name: h.weight for h in heads},
-                  jit_compile=False)
-    data = train_data(session)
-    return lambda steps: model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
-
-
 def session_contender(preset, strategy, diagnostics_every=0):
     # validation and reports as rare as possible: we time training steps only
     preset = preset.with_changes(strategy=PARAMETERS.get(strategy, {"name": strategy}),
@@ -86,15 +68,8 @@ def measure(preset_name: str, steps: int, rounds: int, strategies: list[str]) ->
     for strategy in strategies:
         if strategy != "summed":
             _, contenders[strategy] = session_contender(preset, strategy)
-    for run in contenders.values():  # trace and warm up (a diagnostic step included)
-        run(2 * default_cadence)
-    times = {name: [] for name in contenders}
-    for _ in range(rounds):
-        for name, run in contenders.items():
-            start = time.perf_counter()
-            run(steps)
-            times[name].append(time.perf_counter() - start)
-    return {name: steps / statistics.median(t) for name, t in times.items()}
+    # the warm-up traces every variant (a diagnostic step included)
+    return interleaved_rates(contenders, steps, rounds, warmup=2 * default_cadence)
 
 
 def main() -> None:

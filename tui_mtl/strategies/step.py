@@ -194,6 +194,20 @@ def apply(ctx: StepContext, strategy: Strategy, need: GradientNeed, x, y, plan: 
     return gradmath.diagnostics(G, direction), is_applied
 
 
+def finish(ctx: StepContext, strategy: Strategy, need: GradientNeed, x, y, plan: Plan, variant: int,
+           diagnose: bool, accumulate: Callable) -> StepResult:
+    """The rest of a step once its plan is summed (a single step's and each fused one's): undo the
+    loss scale, apply, update the scale, add the losses to the session's sums."""
+    loss_scale = ctx.loss_scale
+    if loss_scale is not None:
+        plan = plan.unscaled(1.0 / loss_scale.scale)
+    diagnostics, applied = apply(ctx, strategy, need, x, y, plan, variant, diagnose)
+    losses = tf.stack(plan.losses)
+    rescaled = tf.constant(False) if loss_scale is None else loss_scale.update(applied, losses)
+    accumulate(losses, applied)
+    return StepResult(diagnostics, applied, losses, rescaled)
+
+
 def replica_hooks(distribution, forward_losses: Callable) -> dict:
     """StepContext fields for `distribution` (None: one device): losses pre-divided by the replica
     count, a sum across replicas inside `compute`, and global losses from `apply` (cross-replica)."""
@@ -211,61 +225,65 @@ def replica_hooks(distribution, forward_losses: Callable) -> dict:
             "global_forward": global_forward}
 
 
+def xla(function: Callable, jit_compile: bool) -> Callable:
+    """`function` compiled by XLA when asked (`training.jit_compile`), as Keras compiles its
+    `one_step_on_data`: drawing the batch from the iterator stays outside, XLA cannot compile it."""
+    return tf.function(function, autograph=False, jit_compile=True) if jit_compile else function
+
+
 def build_step(ctx: StepContext, strategy: Strategy, distribution, accumulate: Callable,
-               on_trace: Callable[[], None]) -> Callable:
+               on_trace: Callable[[], None], jit_compile: bool = False) -> Callable:
     """A `tf.function(source, variant, diagnose)` for one strategy: one trace per (variant, diagnose).
 
     `source` is an iterator (the batch is drawn inside the graph, as Keras `fit` does) or an (x, y)
     batch shared by a comparison's branches. `accumulate(losses, applied)` adds to the session's
-    on-device loss sums; `on_trace()` counts traces (it runs only while tracing).
+    on-device loss sums; `on_trace()` counts traces (it runs only while tracing). `jit_compile`: the
+    step on its batch is compiled by XLA (on each replica, the forward and backward passes).
     """
     need = gradient_need(strategy)
-    loss_scale = ctx.loss_scale
+
+    def replica(a, b, variant, diagnose):
+        plan = compute(ctx, strategy, need, a, b, variant, diagnose)
+        return tf.distribute.get_replica_context().all_reduce("SUM", plan)
+
+    on_replica = xla(replica, jit_compile)
 
     def summed_plan(x, y, variant, diagnose) -> Plan:
-        if distribution is None:
-            return compute(ctx, strategy, need, x, y, variant, diagnose)
-
-        def replica(a, b):
-            plan = compute(ctx, strategy, need, a, b, variant, diagnose)
-            return tf.distribute.get_replica_context().all_reduce("SUM", plan)
-
-        per_replica = distribution.run(replica, args=(x, y))
+        per_replica = distribution.run(on_replica, args=(x, y, variant, diagnose))
         return tf.nest.map_structure(lambda v: distribution.experimental_local_results(v)[0], per_replica)
+
+    def on_batch(x, y, variant, diagnose):
+        if distribution is None:
+            plan = compute(ctx, strategy, need, x, y, variant, diagnose)
+        else:
+            plan = summed_plan(x, y, variant, diagnose)
+        return finish(ctx, strategy, need, x, y, plan, variant, diagnose, accumulate)
+
+    on_batch_compiled = xla(on_batch, jit_compile and distribution is None)
 
     def step(source, variant, diagnose):
         on_trace()
         x, y = source if isinstance(source, tuple) else next(source)
-        plan = summed_plan(x, y, variant, diagnose)
-        if loss_scale is not None:
-            plan = plan.unscaled(1.0 / loss_scale.scale)
-        diagnostics, applied = apply(ctx, strategy, need, x, y, plan, variant, diagnose)
-        losses = tf.stack(plan.losses)
-        rescaled = tf.constant(False) if loss_scale is None else loss_scale.update(applied, losses)
-        accumulate(losses, applied)
-        return StepResult(diagnostics, applied, losses, rescaled)
+        return on_batch_compiled(x, y, variant, diagnose)
 
     # autograph off: components use TensorFlow ops for data-dependent choices, never Python `if`
     return tf.function(step, autograph=False)
 
 
-def build_fused(ctx: StepContext, strategy: Strategy, accumulate: Callable, on_trace: Callable[[], None]) -> Callable:
+def build_fused(ctx: StepContext, strategy: Strategy, accumulate: Callable, on_trace: Callable[[], None],
+                jit_compile: bool = False) -> Callable:
     """A `tf.function(iterator, count)` running up to `count` plain steps (no diagnostics, one device,
     one variant) in one call, as Keras' `steps_per_execution` does: each draws its batch from
     `iterator` inside the graph, and the loop stops after the first step that was not applied.
-    Returns (steps run, the last step applied, its losses, rescaled): one host read per call."""
+    Returns (steps run, the last step applied, its losses, rescaled): one host read per call.
+    `jit_compile`: each step on its batch is compiled by XLA (the loop and the iterator are not)."""
     need = gradient_need(strategy)
-    loss_scale = ctx.loss_scale
 
-    def one(x, y):  # `step` above, without diagnostics or replicas
+    def on_batch(x, y):
         plan = compute(ctx, strategy, need, x, y, 0, False)
-        if loss_scale is not None:
-            plan = plan.unscaled(1.0 / loss_scale.scale)
-        _diagnostics, applied = apply(ctx, strategy, need, x, y, plan, 0, False)
-        losses = tf.stack(plan.losses)
-        rescaled = tf.constant(False) if loss_scale is None else loss_scale.update(applied, losses)
-        accumulate(losses, applied)
-        return applied, losses, rescaled
+        return finish(ctx, strategy, need, x, y, plan, 0, False, accumulate)
+
+    on_batch_compiled = xla(on_batch, jit_compile)
 
     def fused(iterator, count):
         on_trace()
@@ -274,9 +292,8 @@ def build_fused(ctx: StepContext, strategy: Strategy, accumulate: Callable, on_t
             return tf.logical_and(i < count, applied)
 
         def body(i, _applied, _losses, _rescaled):
-            x, y = next(iterator)
-            applied, losses, rescaled = one(x, y)
-            return i + 1, applied, losses, rescaled
+            result = on_batch_compiled(*next(iterator))
+            return i + 1, result.applied, result.losses, result.rescaled
 
         start = (tf.constant(0), tf.constant(True), tf.zeros([ctx.k]), tf.constant(False))
         return tf.while_loop(go_on, body, start)
