@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import threading
+from typing import Any
 
 # --mixed-precision choices: compute dtype with float32 variables and outputs; fp16 adds loss scaling
 PRECISIONS = ("off", "bf16", "fp16")
@@ -87,7 +88,7 @@ class DeviceOptions:
     _lock = threading.Lock()
 
     def __init__(self, gpus: str | None = None, devices: str | None = None, mixed_precision: str | None = None,
-                 memory_growth: bool = True):
+                 memory_growth: bool = True, jit: bool = False):
         parsed = parse_device_list(gpus)
         self.gpus = None if parsed == "all" else parsed
         self.devices = parse_device_list(devices)
@@ -95,6 +96,11 @@ class DeviceOptions:
             raise ValueError(f"--mixed-precision {mixed_precision!r}: use one of {', '.join(PRECISIONS)}")
         self.mixed_precision = mixed_precision  # None: the default (off), or a resumed run's own
         self.memory_growth = memory_growth
+        self.jit = jit  # --jit: XLA for every step, whatever the preset says
+
+    def compiled(self, preset: Any) -> Any:
+        """`preset` with training.jit_compile on when --jit asks for it (else the preset's own)."""
+        return preset.with_changes(training={"jit_compile": True}) if self.jit else preset
 
     def session_options(self, mixed_precision: str | None = None) -> dict:
         """Configure the devices (the first time, before TensorFlow touches a GPU) and return the

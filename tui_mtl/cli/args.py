@@ -12,7 +12,7 @@ from typing import NoReturn
 
 from tui_mtl.devices import PRECISIONS, DeviceOptions
 from tui_mtl.errors import CommandError, TuiMtlError
-from tui_mtl.presets.numbers import parse_positive, parse_positive_int
+from tui_mtl.presets.numbers import parse_non_negative_int, parse_positive, parse_positive_int
 from tui_mtl.strategies.catalog import canonical_name
 
 
@@ -46,12 +46,9 @@ def positive_float(text: str) -> float:
 
 def non_negative_int(text: str) -> int:
     try:
-        value = int(text)
-    except ValueError:
+        return parse_non_negative_int(text, "value")
+    except CommandError:
         raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
-    return value
 
 
 def seed(text: str) -> int:
@@ -116,6 +113,9 @@ def add_device_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--mixed-precision", choices=PRECISIONS,
                        help="compute in bfloat16 or float16 with float32 variables and outputs; fp16 "
                             "adds dynamic loss scaling (default off; resume: the run's own)")
+    group.add_argument("--jit", action="store_true",
+                       help="compile every step with XLA (training.jit_compile): often faster on a GPU, "
+                            "slower on a CPU; the first step compiles longer")
     group.add_argument("--no-memory-growth", action="store_true",
                        help="let TensorFlow take all GPU memory up front (default: grow on demand, "
                             "so a shared box keeps its memory)")
@@ -123,7 +123,7 @@ def add_device_options(parser: argparse.ArgumentParser) -> None:
 
 def device_options(args: argparse.Namespace) -> DeviceOptions:
     try:
-        return DeviceOptions(args.gpus, args.devices, args.mixed_precision, not args.no_memory_growth)
+        return DeviceOptions(args.gpus, args.devices, args.mixed_precision, not args.no_memory_growth, args.jit)
     except ValueError as err:
         raise UsageError(f"--gpus/--devices: {err}") from None
 

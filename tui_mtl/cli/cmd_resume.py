@@ -37,7 +37,7 @@ def main(argv: list[str]) -> int:
     checkpoint_file = run_dir / "checkpoint.npz"
     if not checkpoint_file.is_file():
         raise cli_args.UsageError(f"{run_dir}: no checkpoint.npz to resume from")
-    preset = read_preset(run_dir / "preset.toml")
+    preset = cli_args.device_options(args).compiled(read_preset(run_dir / "preset.toml"))
     meta = read_meta(checkpoint_file)
     options = cli_args.session_options(args, mixed_precision=meta.get("mixed_precision", "off"))
     from tui_mtl.engine import Session, State

@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from tui_mtl.cli.args import UsageError
+from tui_mtl.cli.args import UsageError, device_options
 from tui_mtl.errors import CommandError
 
 
@@ -82,7 +82,7 @@ def preset_from_args(args):
     preset = read_preset(path).with_absolute_paths(path.parent)
     if args.seed is not None:
         preset = preset.with_changes(data={"seed": args.seed})
-    return path, preset
+    return path, device_options(args).compiled(preset)
 
 
 def make_run_dir(preset_name: str, runs_dir: str | None) -> Path:

@@ -24,10 +24,11 @@ def open_session(preset: Any, base_dir: Path | None, devices: DeviceOptions | No
     """The real engine Session (imports TensorFlow: seconds); devices are configured first.
     `mixed_precision`: the fallback when the options name none (a resumed run's own)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    options = (devices or DeviceOptions()).session_options(mixed_precision)
+    devices = devices or DeviceOptions()
+    options = devices.session_options(mixed_precision)
     from tui_mtl.engine import Session
 
-    return Session(preset, base_dir=base_dir, report_interval=REPORT_INTERVAL, **options)
+    return Session(devices.compiled(preset), base_dir=base_dir, report_interval=REPORT_INTERVAL, **options)
 
 
 def open_recorder(run_dir: Path, session: Any) -> Any:
@@ -49,7 +50,8 @@ def describe_device(session: Any) -> tuple[str, bool]:
     version = f"TF {tf.__version__}"
     gpus = tf.config.get_visible_devices("GPU")
     precision = session.mixed_precision
-    suffix = (f" · {precision}" if precision not in (None, "off") else "") + f" · {version}"
+    suffix = (f" · {precision}" if precision not in (None, "off") else "") + \
+        (" · XLA" if session.preset.training.jit_compile else "") + f" · {version}"
     if session.replicas > 1:
         suffix = f" · mirrored ×{session.replicas}" + suffix
     if not gpus:

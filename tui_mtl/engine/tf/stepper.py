@@ -161,7 +161,8 @@ class TFStepper:
             def on_trace(name=name):
                 self.trace_counts[name] += 1
 
-            self._steps[name] = build_step(self.ctx, strategy, self._dist, self._accumulate, on_trace)
+            self._steps[name] = build_step(self.ctx, strategy, self._dist, self._accumulate, on_trace,
+                                           jit_compile=self.preset.training.jit_compile)
         return self._strategies[name]
 
     def use_strategy(self, name: str) -> None:
@@ -222,7 +223,8 @@ class TFStepper:
             def on_trace(name=name):
                 self.trace_counts[name] += 1
 
-            fused = self._fused_steps[name] = build_fused(self.ctx, strategy, self._accumulate, on_trace)
+            fused = self._fused_steps[name] = build_fused(self.ctx, strategy, self._accumulate, on_trace,
+                                                          jit_compile=self.preset.training.jit_compile)
         key = (name, "fused")
         traced = key not in self._traced
         self._planned = None
