@@ -80,3 +80,43 @@ def test_bad_seed_options_are_one_line(args, expected, capsys):
     assert main(["compare", "quickstart", "--strategies", "summed,grouped", *args]) == 2
     err = capsys.readouterr().err
     assert expected in err and len(err.strip().splitlines()) == 1
+
+
+def test_window_compares_the_mean_of_the_last_validations_each_branch_recorded(tmp_path, capsys):
+    """--window 3 over 30 steps validated every 10: each value is the mean of the branch's own
+    validations at steps 10, 20 and 30, as its metrics.csv recorded them."""
+    import csv
+
+    preset_file = tmp_path / "tiny.toml"
+    preset_file.write_text(tiny_preset().to_toml())
+    code = main(["compare", str(preset_file), "--strategies", "summed,grouped", "--seeds", "2", "--steps", "30",
+                 "--window", "3", "--quiet", "--runs-dir", str(tmp_path / "runs")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "mean validation loss over the last 3 validations over 2 seeds" in out
+    (run,) = (tmp_path / "runs").iterdir()
+    data = json.loads((run / "comparison.json").read_text())
+    assert data["window"] == 3 and data["metric"] == "mean validation loss over the last 3 validations"
+    for strategy in ("summed", "grouped"):
+        for i, seed in enumerate(data["seeds"]):
+            with open(run / f"seed-{seed}" / "branches" / strategy / "metrics.csv", newline="") as f:
+                rows = [row for row in csv.DictReader(f) if row["val_loss_size"]]
+            assert [int(row["step"]) for row in rows][-3:] == [10, 20, 30]
+            for head in ("size", "shape", "bright"):
+                expected = sum(float(row[f"val_loss_{head}"]) for row in rows[-3:]) / 3
+                assert data["results"][strategy][head][i] == pytest.approx(expected, rel=1e-5)
+    assert "seed-matched log-ratios of the mean validation loss over the last 3 validations;" in out
+    assert "Mean validation loss over the last 3 validations" in (run / "report.html").read_text()
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--window", "2"], "--window averages what --seeds compares: add --seeds N"),
+    (["--seeds", "2", "--window", "4", "--steps", "30"],
+     "--window 4: a branch has only 3 validation(s) after the fork (30 steps, validate_every = 10"),
+])
+def test_a_window_that_cannot_be_filled_is_one_line(args, expected, tmp_path, capsys):
+    preset_file = tmp_path / "tiny.toml"
+    preset_file.write_text(tiny_preset().to_toml())
+    assert main(["compare", str(preset_file), "--strategies", "summed,grouped", *args]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and len(err.strip().splitlines()) == 1

@@ -30,6 +30,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--vary", type=cli_args.vary_list, default=("init",), metavar="WHAT",
                    help="what differs between seeds: init, order, split, comma-separated (default init; "
                         "within a seed every strategy shares all three)")
+    p.add_argument("--window", type=cli_args.positive_int, default=1, metavar="W",
+                   help="with --seeds: compare each head's mean validation loss over the last W validations "
+                        "after the fork, the final one included (default 1: the final validation)")
     cli_args.add_training_options(p, steps_help="steps per branch after the fork (default: the preset's)")
     cli_args.add_runs_dir(p)
     p.add_argument("--no-record", action="store_true", help="write no run folder")
@@ -43,6 +46,8 @@ def main(argv: list[str]) -> int:
     options = cli_args.session_options(args)
     heads = preset.model.head_names
     steps = args.steps or preset.training.steps
+    if args.window > 1:
+        _check_window(args.window, args.seeds, args.warmup, steps, preset.training.validate_every)
     if args.seeds > 1:
         return _compare_seeds(args, preset, preset_path, steps, options, "tui-mtl compare " + shlex.join(argv))
     writer = MetricsWriter(args.metrics_out) if args.metrics_out else None
@@ -88,6 +93,18 @@ def main(argv: list[str]) -> int:
     return OK
 
 
+def _check_window(window: int, seeds: int, warmup: int, steps: int, validate_every: int) -> None:
+    from tui_mtl.cli.seeds import validations_after_fork
+
+    if seeds == 1:
+        raise cli_args.UsageError("--window averages what --seeds compares: add --seeds N (N >= 2)")
+    available = validations_after_fork(warmup, steps, validate_every)
+    if window > available:
+        raise cli_args.UsageError(
+            f"--window {window}: a branch has only {available} validation(s) after the fork ({steps} steps, "
+            f"validate_every = {validate_every}, the final one included); lower --window or raise --steps")
+
+
 def _compare_seeds(args, preset, preset_path, steps: int, options: dict, command: str) -> int:
     from tui_mtl.cli import seeds
 
@@ -108,6 +125,7 @@ def _compare_seeds(args, preset, preset_path, steps: int, options: dict, command
           f"(after {args.warmup} warm-up steps); seeds vary {', '.join(args.vary)}", flush=True)
     plans = seeds.seed_plans(preset, args.seeds, args.vary)
     outcome = seeds.run_seeds(plans, args.strategies, steps, args.warmup, base_dir=preset_path.parent,
-                              run_dir=run_dir, options=options, quiet=args.quiet)
-    seeds.report(outcome, preset.model.head_names, args.vary, run_dir, command)  # an interrupt reports the seeds done
+                              run_dir=run_dir, options=options, quiet=args.quiet, window=args.window)
+    # an interrupt reports the seeds done
+    seeds.report(outcome, preset.model.head_names, args.vary, run_dir, command, args.window)
     return DIVERGED if outcome.diverged else OK

@@ -1,7 +1,9 @@
 """`compare --seeds N`: the comparison repeated on N seeds. Within a seed every strategy starts from
 the same weights and sees the same batches (a fork); seeds differ in what `--vary` names. Then per
 head: each strategy's mean validation loss with its interval, the seed-matched differences, and the
-verdict (`tui_mtl.stats`)."""
+verdict (`tui_mtl.stats`). The value per head is the final validation loss, or with `--window W` the
+mean of the branch's last W validations after the fork (the final one included): steadier when
+validation losses wobble from one validation to the next."""
 
 from __future__ import annotations
 
@@ -52,8 +54,34 @@ class SeedsOutcome:
     interrupted: bool
 
 
+def validations_after_fork(warmup: int, steps: int, validate_every: int) -> int:
+    """How many validations a branch has after the fork: those on the cadence before its last step,
+    and the final one."""
+    end = warmup + steps
+    on_cadence = (end - 1) // validate_every - warmup // validate_every
+    return on_cadence + 1
+
+
+def windowed_losses(branch, fork_step: int, window: int) -> dict[str, float]:
+    """Each head's mean validation loss over the branch's last `window` validations after the fork,
+    the final one (taken now) included."""
+    final = branch.validate()[0]
+    means = {}
+    for head, value in final.items():
+        series = branch.history.val.get(head)
+        steps, values = series.points() if series is not None else ([], [])
+        earlier = [v for s, v in zip(steps, values) if fork_step < s < branch.step_count]
+        kept = [*earlier[max(0, len(earlier) - (window - 1)):], value] if window > 1 else [value]
+        means[head] = float(sum(kept) / len(kept))
+    return means
+
+
+def metric_name(window: int) -> str:
+    return "final validation loss" if window == 1 else f"mean validation loss over the last {window} validations"
+
+
 def run_seeds(plans: list[SeedPlan], strategies: list, steps: int, warmup: int, *, base_dir: Path,
-              run_dir: Path | None, options: dict, quiet: bool) -> SeedsOutcome:
+              run_dir: Path | None, options: dict, quiet: bool, window: int = 1) -> SeedsOutcome:
     from tui_mtl.engine import Session, State, fork
 
     results: SeedResults = {}
@@ -85,12 +113,14 @@ def run_seeds(plans: list[SeedPlan], strategies: list, steps: int, warmup: int, 
                 if fault is not None:
                     print(diverged_line(fault, f" in branch {name}, seed {plan.seed}"), file=sys.stderr)
                     diverged = True
-                losses = {h: math.nan for h in heads} if fault is not None else branch.validate()[0]
+                losses = ({h: math.nan for h in heads} if fault is not None
+                          else windowed_losses(branch, comparison.fork_step, window))
                 for head in heads:
                     results.setdefault(name, {}).setdefault(head, []).append(float(losses[head]))
                 line.append(f"{name} " + " ".join(f"{h} {fmt(losses[h])}" for h in heads))
             done.append(plan.seed)
-            print(f"seed {plan.seed} ({i + 1}/{len(plans)}) val loss: " + "  |  ".join(line), flush=True)
+            label = "val loss" if window == 1 else f"val loss (last {window})"
+            print(f"seed {plan.seed} ({i + 1}/{len(plans)}) {label}: " + "  |  ".join(line), flush=True)
         finally:
             for recorder in recorders:
                 recorder.close()
@@ -99,20 +129,20 @@ def run_seeds(plans: list[SeedPlan], strategies: list, steps: int, warmup: int, 
 
 
 def report(outcome: SeedsOutcome, heads: list[str], vary: tuple[str, ...], run_dir: Path | None,
-           command: str = "") -> None:
+           command: str = "", window: int = 1) -> None:
     if not outcome.seeds:
         print("no seed finished: nothing to compare", file=sys.stderr)
         return
     differences = paired_differences(outcome.results, heads)
-    print(f"\nfinal validation loss over {len(outcome.seeds)} seeds ({', '.join(map(str, outcome.seeds))}; "
+    print(f"\n{metric_name(window)} over {len(outcome.seeds)} seeds ({', '.join(map(str, outcome.seeds))}; "
           f"varying {', '.join(vary)}): mean and 95% CI")
     print(seeds_table(outcome.results, heads))
     print("\nverdict:")
-    for line in verdict_lines(differences):
+    for line in verdict_lines(differences, measured=metric_name(window)):
         print(f"  {line}")
     if run_dir:
-        data = {"seeds": outcome.seeds, "vary": list(vary), "metric": "final validation loss", "command": command,
-                "results": outcome.results, "differences": [asdict(d) for d in differences]}
+        data = {"seeds": outcome.seeds, "vary": list(vary), "metric": metric_name(window), "window": window,
+                "command": command, "results": outcome.results, "differences": [asdict(d) for d in differences]}
         atomic_write_text(run_dir / COMPARISON_FILE, json.dumps(data, indent=2, allow_nan=True) + "\n")
         from tui_mtl.report import read_report_data, write_html
 

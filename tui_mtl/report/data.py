@@ -31,6 +31,7 @@ class ReportData:
     preset_toml: str
     # strategy -> head -> seed -> (steps, validation losses)
     curves: dict[str, dict[str, dict[int, tuple[list[int], list[float]]]]]
+    metric: str = "final validation loss"  # what `results` holds per seed (`compare --window`)
 
 
 def _curve(metrics: Path, head: str) -> tuple[list[int], list[float]]:
@@ -70,7 +71,8 @@ def read_report_data(run_dir: Path) -> ReportData:
             if not preset_toml and (branch / "preset.toml").is_file():
                 preset_toml = (branch / "preset.toml").read_text(encoding="utf-8")
     return ReportData(run_dir, heads, strategies, seeds, list(data.get("vary", [])), results, differences,
-                      str(data.get("command", "")), preset_toml, curves)
+                      str(data.get("command", "")), preset_toml, curves,
+                      str(data.get("metric", "final validation loss")))
 
 
 def finite(values) -> list[float]:

@@ -24,7 +24,7 @@ def _table(rows: list[list[str]]) -> str:
 
 
 def render_html(data: ReportData) -> str:
-    verdicts = verdict_lines(data.differences)
+    verdicts = verdict_lines(data.differences, measured=data.metric)
     items = "".join(f'<li class="{"win" if " beats " in line else ""}">{escape(line)}</li>' for line in verdicts)
     title = f"tui-mtl: {escape(data.run_dir.name)}"
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>",
@@ -35,7 +35,7 @@ def render_html(data: ReportData) -> str:
              f"varying {escape(', '.join(data.vary) or 'init')}. Within a seed every strategy starts from the same "
              f"weights and sees the same batches.</p>",
              f"<h2>Verdict</h2><ul>{items}</ul>",
-             "<h2>Final validation loss</h2>", _table(summary_rows(data))]
+             f"<h2>{escape(data.metric.capitalize())}</h2>", _table(summary_rows(data))]
     for head in data.heads:
         parts.append(f"<h2>{escape(head)}</h2>")
         parts.append(f"<figure>{svg(curves_figure(data, head))}</figure>")

@@ -22,8 +22,8 @@ def write_markdown(data: ReportData, folder: Path | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     lines = [f"# {', '.join(data.strategies)} on {len(data.seeds)} seeds", "",
              f"Seeds {', '.join(map(str, data.seeds))}, varying {', '.join(data.vary) or 'init'}.", "",
-             "## Verdict", "", *(f"- {line}" for line in verdict_lines(data.differences)), "",
-             "## Final validation loss", "", _table(summary_rows(data)), ""]
+             "## Verdict", "", *(f"- {line}" for line in verdict_lines(data.differences, measured=data.metric)), "",
+             f"## {data.metric.capitalize()}", "", _table(summary_rows(data)), ""]
     for i, head in enumerate(data.heads):
         png(curves_figure(data, head), folder / f"{i}-curves.png")
         png(differences_figure(data, head), folder / f"{i}-differences.png")

@@ -52,11 +52,13 @@ def _flipped(d: Difference) -> Difference:
                    a_lower=d.n - d.a_lower)
 
 
-def verdict_lines(differences: list[Difference], metric: str = "val loss") -> list[str]:
+def verdict_lines(differences: list[Difference], metric: str = "val loss",
+                  measured: str = "final validation loss") -> list[str]:
+    """A line per difference, then how they were tested; `measured`: what each seed's value is."""
     lines = [verdict_line(d, metric) for d in differences]
     tested = sum(1 for d in differences if math.isfinite(d.p_adjusted) and not d.identical)
     if tested:
         scale = "log-ratios" if all(d.ratio for d in differences) else "differences (log-ratios where positive)"
-        lines.append(f"(paired t-tests on the seed-matched {scale} of the final {metric}; p-values "
+        lines.append(f"(paired t-tests on the seed-matched {scale} of the {measured}; p-values "
                      f"{CORRECTION}-adjusted over {tested} head x pair tests, significant below {ALPHA:g})")
     return lines
