@@ -223,6 +223,7 @@ def test_run_tiny_preset_with_csv_metrics(tmp_path, tiny_file):
     assert stdout.splitlines()[0] == "tiny: 30 steps, strategy grouped, heads size, shape, bright"
     progress = [line for line in stdout.splitlines() if re.match(r"step \d+/30 ", line)]
     assert progress and progress[-1].startswith("step 30/30")
+    assert sum(line.startswith("step 30/30") for line in progress) == 1  # the end is printed once
     assert all(re.search(r"size [\d.e+-]+\s+shape [\d.e+-]+\s+bright [\d.e+-]+\s+\| \d+ steps/s\s+ETA \d+:\d\d",
                          line) for line in progress), progress
     assert any("| val size" in line for line in progress)

@@ -63,6 +63,7 @@ class ProgressPrinter:
         self.start_step = start_step
         self.interval = interval
         self.last_print = -math.inf
+        self.last_step: int | None = None
 
     def __call__(self, report) -> None:
         for event in report.events:
@@ -71,7 +72,9 @@ class ProgressPrinter:
         running = report.state == "running"
         if running and not is_val and (report.elapsed - self.last_print < self.interval or report.steps_per_sec <= 0):
             return  # throttled; and no line before a rate is known (the first step compiles)
-        self.last_print = report.elapsed
+        if not running and not is_val and report.step == self.last_step:
+            return  # the end, at the step the last line showed
+        self.last_print, self.last_step = report.elapsed, report.step
         done = report.step - self.start_step
         total = report.target_step - self.start_step
         rate = report.steps_per_sec
