@@ -197,3 +197,24 @@ async def test_fork_after_the_run_finished_trains_the_branches():
         await wait_until(lambda: dash.comparison is not None, what="fork")
         await wait_until(lambda: dash.comparison.step_count == 80 and dash.comparison.state is State.FINISHED,
                          what="branches trained", timeout=60)
+
+
+async def test_at_80x24_the_legend_names_every_branch_even_when_they_need_two_lines():
+    app = make_app(ui_preset(training={"steps": 20}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        dash = await started(app)
+        await wait_until(lambda: dash.model.state is State.FINISHED, what="finished")
+        dialog = await open_dialog(app)
+        for name in ("grouped", "pcgrad", "mgda", "cagrad"):
+            await tick(app, dialog, name)
+        dialog.query_one("#other").value = "pcgrad@grouped+uncertainty"
+        await pilot.pause()
+        dialog.action_fork()
+        await wait_until(lambda: dash.comparison is not None and len(dash.comparison.branches) == 6, what="fork")
+        await wait_until(lambda: app.screen.query_one("#legend").has_class("-shown"), what="legend (the overlay)")
+        await pilot.pause()
+        legend = app.screen.query_one("#legend")
+        shown = " ".join(strip.text for strip in legend.render_lines(legend.region.reset_offset))
+        names = list(dash.comparison.branches)
+        assert len(str(legend.render())) > legend.region.width  # more than one line's worth...
+        assert all(name in shown for name in names), (names, shown)  # ...and every name on screen

@@ -90,6 +90,24 @@ async def test_edit_fields_reject_bad_numbers_inline():
         await press(app, "escape")
 
 
+async def test_a_long_inline_error_wraps_inside_the_dialog_at_80x24():
+    app = make_app(ui_preset(training={"steps": 20}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        dash = await started(app)
+        await wait_until(lambda: dash.model.state is State.FINISHED, what="finished")
+        await press(app, "e")
+        await wait_until(lambda: isinstance(app.screen, EditHeadScreen), what="edit dialog")
+        dialog = app.screen
+        typed = "a-rate-nobody-could-mean-" * 2
+        dialog.query_one("#learning_rate").value = typed
+        await pilot.pause()
+        error = dialog.query_one("#learning_rate-error")
+        box = dialog.query_one(".dialog").content_region
+        assert typed in str(error.render())  # the whole message...
+        assert error.region.right <= box.right and error.region.height > 1  # ...wrapped, inside the frame
+        await press(app, "escape")
+
+
 async def check_field(app, pilot, dialog, field: str) -> None:
     negative = ">= 0" if field == "weight" else "> 0"
     cases = [("abc", "must be"), ("-1", negative), ("nan", negative), ("inf", negative),
