@@ -134,6 +134,14 @@ def test_compare_command_prints_per_branch_rows_and_writes_branch_columns(tmp_pa
     assert {"summed:loss_size", "grouped:loss_size", "grouped:val_loss_bright"} <= set(rows[0])
     assert rows[-1]["grouped:strategy"] == "grouped"
     assert float(rows[-1]["summed:loss_shape"]) > 0
+    # a branch is a run of its own: it resumes where the comparison left it, as the strategy it was
+    from tui_mtl.cli import main
+    from tui_mtl.engine.checkpoint import read_meta
+
+    branch = run / "branches" / "grouped"
+    assert main(["resume", str(branch), "--steps", "5", "--quiet"]) == 0
+    assert read_meta(branch / "checkpoint.npz")["step"] == 35
+    assert read_meta(branch / "checkpoint.npz")["strategy"] == "grouped"
 
 
 def test_compare_command_refuses_an_unknown_strategy(tmp_path):

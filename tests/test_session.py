@@ -92,6 +92,9 @@ def test_rates_and_weights_reach_the_optimizers_and_the_loss(tiny):
     ("set_loss_scale", ("size", 0), "must be a finite number > 0"),
     ("set_strategy", ("sideways",), "unknown strategy 'sideways'"),
     ("set_strategy", ("pcgrad@alternating",), "nothing to aggregate"),
+    ("extend", (0,), "steps: must be a whole number > 0, got 0"),
+    ("extend", (2.5,), "steps: must be a whole number > 0, got 2.5"),
+    ("run", (-1,), "steps: must be a whole number >= 0, got -1"),
 ])
 def test_bad_commands_are_refused_and_change_nothing(tiny, call, args, fragment):
     session = Session(tiny)
@@ -313,3 +316,25 @@ def test_after_reset_a_shuffled_stream_trains_exactly_like_a_new_session():
     session.reset()
     session.run(15)
     assert max_change(fresh_like(preset, "summed", 15), session.model.get_weights()) < 1e-6
+
+
+def test_the_rate_and_train_time_leave_out_the_calls_that_compiled(tiny):
+    """A call that traced takes seconds that say nothing about speed: the steps/s (and so the ETA)
+    and the training time count only the calls that did not compile."""
+    now = [0.0]
+    session = Session(tiny.with_changes(training={"steps_per_call": 1, "diagnostics_every": 0}),
+                      report_interval=0.0, clock=lambda: now[0])
+    step = session.stepper.step
+
+    def timed(*args, **kwargs):
+        outcome = step(*args, **kwargs)
+        now[0] += 30.0 if outcome.traced else 0.01  # a 30 s compile, then 100 steps/s
+        return outcome
+
+    session.stepper.step = timed
+    reports = []
+    session.subscribe(reports.append)
+    session.run(9)  # the first step compiles; the validation at step 10 is never reached
+    assert session.stepper.trace_counts[session.strategy] == 1
+    assert reports[-1].steps_per_sec == pytest.approx(100.0)
+    assert session.train_seconds == pytest.approx(0.08)

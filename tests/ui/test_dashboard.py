@@ -275,6 +275,30 @@ async def test_divergence_blames_the_change_rewind_undoes_it_and_space_resumes_t
         assert all(np.isfinite(v) for v in dash.model.report.train_loss.values())
 
 
+async def test_space_on_a_fault_retries_the_same_run_and_restart_after_a_fault_trains_again():
+    app = make_app(ui_preset(training={"steps": 600}))
+    async with app.run_test(size=SIZE):
+        dash = await started(app)
+        await wait_until(lambda: dash.session.step_count > 40, what="healthy steps")
+        dash.session.set_lr("trunk", 1e30)
+        await wait_until(lambda: dash.model.state is State.FAULTED, what="the fault", timeout=30)
+        faulted_at = dash.session.step_count
+        await press(app, "space")  # straight from the error state, no rewind: the same run, retried
+        await wait_until(lambda: dash.model.state is State.FAULTED and dash.session.step_count > faulted_at,
+                         what="faulted again", timeout=30)
+        assert dash.session.target == 600  # retried, never extended
+        dash.session.set_lr("trunk", 0.01)
+        await press(app, "r")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
+        await press(app, "y")
+        await wait_until(lambda: dash.model.state is State.FINISHED and dash.session.step_count == 600,
+                         what="the restarted run trained to its end", timeout=90)
+        assert moved(dash.session.stepper.initial_weights, weights(dash)) > 1e-3
+        assert all(np.isfinite(v) for v in dash.model.report.train_loss.values())
+        assert not app.screen.query_one(ErrorBanner).has_class("-shown")
+        assert "ERROR" not in str(app.screen.query_one("#state").render())
+
+
 async def test_a_strategy_after_a_wreck_shows_no_raw_trace():
     app = make_app(ui_preset(training={"steps": 100000}))
     async with app.run_test(size=SIZE):

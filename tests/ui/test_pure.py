@@ -220,3 +220,13 @@ def test_notes_expire():
     m.say("checkpoint saved", now=100.0)
     assert m.current_note(now=101.0) == "checkpoint saved"
     assert m.current_note(now=100.0 + m.NOTE_SECONDS + 1) is None
+
+
+def test_a_comparison_row_stars_only_a_value_it_shows():
+    from tui_mtl.ui.rows import CompareRow
+
+    row = CompareRow("x", 0.001, False, values=((0.5, 0.4, None, True, False), (0.6, 0.5, 0.7, False, False),
+                                                (None, None, None, False, True)))
+    assert row.cells() == ("x", "1e-03", "0.5000", "0.4000", "—", "0.6000", "0.5000", "0.7000", "diverged", "", "")
+    starred = CompareRow("x", 0.001, True, values=((0.5, 0.4, 0.3, True, False),), with_best=False)
+    assert starred.cells() == ("x", "1e-03…", "0.5000", "0.3000★")
