@@ -71,6 +71,8 @@ def test_two_processes_share_one_sqlite_study(preset_file, tmp_path):
 @pytest.mark.parametrize("args, expected", [
     (["--lr", "nope=1e-3:1e-2"], "--lr nope=0.001:0.01: unknown head 'nope'"),
     (["--lr", "size=1e-2:1e-3"], "need 0 < LOW < HIGH"),
+    (["--lr", "size=-1:1e-3"], "'size=-1:1e-3': LOW: must be a finite number > 0, got '-1'"),
+    (["--lr", "size=1e-4:inf"], "HIGH: must be a finite number > 0, got 'inf'"),
     (["--lr", "size=0.01"], "expected HEAD=LOW:HIGH"),
     ([], "name something to search"),
     (["--strategy", "grouped", "--lr", "trunk=1e-4:1e-2"], "no trunk rate to search"),

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from tui_mtl.engine.commands import Barrier, Command, Extend, Pause, Resume
 from tui_mtl.engine.state import State
-from tui_mtl.errors import CommandError
+from tui_mtl.presets.numbers import parse_non_negative_int, parse_positive_int
 
 IDLE_POLL = 0.1  # seconds a served loop waits for a command before looking at the stop flag again
 
@@ -110,9 +110,7 @@ class Controller:
 
     def extend(self, steps: int) -> None:
         """Train `steps` more steps (a served session that finished its run starts again)."""
-        if int(steps) <= 0:
-            raise CommandError(f"steps must be > 0, got {steps}")
-        self.submit(Extend(int(steps)))
+        self.submit(Extend(parse_positive_int(steps, "steps")))
 
     @property
     def paused(self) -> bool:
@@ -169,9 +167,7 @@ class Controller:
     def run(self, steps: int) -> Any:
         """Train `steps` steps in this thread; return the last report(s). Returns (state FAULTED) when a
         step cannot be applied, instead of waiting for a resume nobody can send."""
-        if int(steps) < 0:
-            raise CommandError(f"steps must be >= 0, got {steps}")
-        self.target = self.step_count + int(steps)
+        self.target = self.step_count + parse_non_negative_int(steps, "steps")
         self.state = State.RUNNING
         return self._run_loop(serve=False)
 

@@ -3,8 +3,10 @@ decades). Which heads exist is checked against the preset before TensorFlow load
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+
+from tui_mtl.errors import CommandError
+from tui_mtl.presets.numbers import parse_positive
 
 
 @dataclass(frozen=True)
@@ -25,9 +27,9 @@ def parse_range(text: str) -> Range:
     if not sep or not colon or not head:
         raise ValueError(f"{text!r}: expected HEAD=LOW:HIGH, e.g. {head or 'x'}=1e-5:1e-1")
     try:
-        low, high = float(low_text), float(high_text)
-    except ValueError:
-        raise ValueError(f"{text!r}: LOW and HIGH must be numbers") from None
-    if not (math.isfinite(low) and math.isfinite(high)) or low <= 0 or high <= low:
+        low, high = parse_positive(low_text, "LOW"), parse_positive(high_text, "HIGH")
+    except CommandError as err:
+        raise ValueError(f"{text!r}: {err} (the range is searched on a log scale)") from None
+    if high <= low:
         raise ValueError(f"{text!r}: need 0 < LOW < HIGH (the range is searched on a log scale)")
     return Range(head, low, high)
