@@ -28,15 +28,16 @@ from tui_mtl.engine.state import State
 from tui_mtl.errors import CommandError
 from tui_mtl.presets import Preset, loss_label
 from tui_mtl.ui import remembered
+from tui_mtl.ui.colors import PARENT_COLOR, TRAIN_COLOR, VAL_COLOR
 from tui_mtl.ui.keys import Action, dashboard_bindings
 from tui_mtl.ui.messages import (DeviceChanged, ForkFailed, ForkReady, Note, ReportsReady, SessionFailed,
                                  SessionReady, Toast, TrainingFailed)
 from tui_mtl.ui.screens.dashboard_actions import DashboardActions
 from tui_mtl.ui.view_model import DashboardModel, Phase, SpaceAction, View
 from tui_mtl.ui.widgets.diagnostics import DiagnosticsPanel, latest_from_history
-from tui_mtl.ui.widgets.head_table import COLUMNS, TRUNK, HeadTable, columns_width, compare_columns
-from tui_mtl.ui.widgets.loss_plot import (PARENT_COLOR, TRAIN_COLOR, VAL_COLOR, LossPlot, SeriesStyle,
-                                          legend_markup)
+from tui_mtl.engine.settings import TRUNK
+from tui_mtl.ui.widgets.head_table import COLUMNS, HeadTable, columns_width, compare_columns
+from tui_mtl.ui.widgets.loss_plot import LossPlot, SeriesStyle, legend_markup
 from tui_mtl.ui.widgets.status import ErrorBanner, EventLine, ProgressPanel, StrategyBar, TitleBar
 from tui_mtl.ui.worker import TrainingWorker
 

@@ -22,7 +22,8 @@ from tui_mtl.ui.screens.fork_dialog import ForkRequest, ForkScreen
 from tui_mtl.ui.screens.help import HelpScreen
 from tui_mtl.ui.screens.strategy_picker import StrategyPickerScreen
 from tui_mtl.ui.widgets.diagnostics import DiagnosticsPanel
-from tui_mtl.ui.widgets.head_table import TRUNK, HeadTable
+from tui_mtl.engine.settings import TRUNK
+from tui_mtl.ui.widgets.head_table import HeadTable
 from tui_mtl.runs import folder_name
 
 SAVE_WAIT_SECONDS = 5.0

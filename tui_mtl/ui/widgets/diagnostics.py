@@ -10,7 +10,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
 from tui_mtl.ui.formatting import fmt_value
-from tui_mtl.ui.widgets.loss_plot import PALETTE, LossPlot, SeriesStyle
+from tui_mtl.ui.colors import PALETTE
+from tui_mtl.ui.widgets.loss_plot import LossPlot, SeriesStyle
 
 
 def _color(i: int) -> str:

@@ -2,68 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
 from textual.widget import Widget
 
-from tui_mtl.presets import loss_label
-from tui_mtl.ui.formatting import fmt_effective, fmt_metric, fmt_rate, fmt_scale, fmt_value, fmt_weight
 
 # (key, label, width): fixed widths, so live values never get cut; fits 80 columns with 3-6 letter heads.
 # The loss column shows the head's loss scale when it is not 1 ("mse×1e3").
 COLUMNS = (("head", "head", 8), ("loss", "loss", 8), ("weight", "weight", 6), ("lr", "lr", 8), ("train", "train", 7),
            ("best", "best", 7), ("val", "val", 7), ("metric", "val metric", 11))
-TRUNK = "trunk"
-
-
-@dataclass(frozen=True)
-class HeadRow:
-    head: str
-    loss: str
-    weight: float | None
-    lr: float | None
-    train: float | None
-    best: float | None
-    val: float | None
-    metric_name: str | None
-    metric: float | None
-    pending: bool = False  # a change was sent but is not in force yet
-    effective: float | None = None  # the weight an adaptive weighting uses now (shown with a *)
-    scale: float | None = None  # the loss scale s_i
-
-    def cells(self) -> tuple[str, ...]:
-        lr = fmt_rate(self.lr) + ("…" if self.pending else "")
-        weight = fmt_effective(self.effective) if self.effective is not None else fmt_weight(self.weight)
-        loss = loss_label(self.loss) + (fmt_scale(self.scale) if self.scale not in (None, 1.0) else "")
-        return (self.head, loss, weight, lr, fmt_value(self.train),
-                fmt_value(self.best), fmt_value(self.val), fmt_metric(self.metric_name, self.metric))
-
-
-@dataclass(frozen=True)
-class CompareRow:
-    """One head during a comparison: the current branch's rate, then train/best/val of every branch;
-    a ★ marks the best branch for this head (lowest validation loss, else lowest train loss)."""
-
-    head: str
-    lr: float | None
-    pending: bool
-    values: tuple  # per branch: (train, best, val, is_best, diverged)
-    with_best: bool = True
-
-    def cells(self) -> tuple[str, ...]:
-        cells = [self.head, fmt_rate(self.lr) + ("…" if self.pending else "")]
-        for train, best, val, star, diverged in self.values:
-            if diverged:
-                cells += ["diverged"] + ([""] if self.with_best else []) + [""]
-                continue
-            cells.append(fmt_value(train))
-            if self.with_best:
-                cells.append(fmt_value(best))
-            cells.append(fmt_value(val) + ("★" if star and val is not None else ""))
-        return tuple(cells)
 
 
 def compare_columns(branches: list[str], current: str, with_best: bool = True) -> tuple:

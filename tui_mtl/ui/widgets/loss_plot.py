@@ -10,16 +10,9 @@ from rich.text import Text
 from textual.strip import Strip
 from textual_plotext import PlotextPlot
 
+from tui_mtl.ui.colors import MARKER_COLOR, PARENT_COLOR, TRAIN_COLOR, VAL_COLOR
 from tui_mtl.ui.plotting import PlotData, place_labels, prepare, reduce, smooth_series
-
-TRAIN_COLOR = (86, 182, 194)  # cyan
-VAL_COLOR = (229, 152, 75)  # orange
-MARKER_COLOR = (150, 150, 150)
 POINT = "+"  # validation points (the bullet • is ambiguous-width: some terminals draw it two cells wide)
-PARENT_COLOR = (120, 120, 120)  # the shared history before a fork
-# distinct colours for branches and per-head diagnostics (colour-blind friendly order)
-PALETTE = ((86, 182, 194), (229, 152, 75), (140, 200, 90), (210, 110, 200), (240, 220, 90), (120, 150, 240),
-           (235, 100, 100), (170, 170, 170))
 
 
 @dataclass(frozen=True)
