@@ -8,6 +8,7 @@ import tensorflow as tf
 from tests.conftest import tiny_preset
 from tui_mtl.engine import Session
 from tui_mtl.model import build_model
+from tui_mtl.strategies.catalog import AGGREGATORS
 
 STEPS = 12
 
@@ -214,7 +215,7 @@ def sgd_equal_rates():
     return preset.with_changes(model={"heads": heads})
 
 
-@pytest.mark.parametrize("aggregator", ["sum", "pcgrad", "mgda", "cagrad"])
+@pytest.mark.parametrize("aggregator", list(AGGREGATORS))
 def test_with_sgd_and_equal_rates_every_grouped_aggregator_equals_its_summed_twin(aggregator):
     """The gradient is linear: K SGD steps of the rows equal one SGD step of their sum."""
     preset = sgd_equal_rates()

@@ -475,3 +475,20 @@ def test_every_shipped_preset_trains_a_few_steps(name):
     val_loss, val_metric = session.validate()
     assert all(math.isfinite(val_loss[h]) and math.isfinite(val_metric[h]) for h in preset.model.head_names)
     assert list(session.model.output_names) == preset.model.head_names
+
+
+def test_a_flat_parameter_two_components_take_is_refused_and_their_own_tables_keep_them_apart():
+    """alternating's sampler and gradnorm both take `alpha`: a flat params table cannot say whose it
+    is (it used to set both); [strategy.layout] and [strategy.weighting] set each its own, in the
+    engine too."""
+    from tui_mtl.engine import Session
+
+    with pytest.raises(ValueError, match=r"'alpha' is a parameter of the (layout 'alternating' and the "
+                                          r"weighting 'gradnorm'|weighting 'gradnorm' and the layout 'alternating')"):
+        tiny_preset(strategy={"name": "alternating+gradnorm", "params": {"alpha": 0.7}})
+    preset = tiny_preset(strategy={"name": "alternating+gradnorm", "layout": {"alpha": 0.5},
+                                   "weighting": {"alpha": 2.0}})
+    params = preset.strategy.component_params()
+    assert (params["alternating"].alpha, params["gradnorm"].alpha) == (0.5, 2.0)
+    strategy = Session(preset).stepper.strategy("alternating+gradnorm")
+    assert (strategy.layout.params.alpha, strategy.weighting.params.alpha) == (0.5, 2.0)
