@@ -62,7 +62,7 @@ class FAMOParams(Params):
 
 
 class MGDAParams(Params):
-    iterations: int = Field(default=50, gt=0)  # Frank-Wolfe steps, beyond 6 heads only
+    iterations: int = Field(default=50, gt=0)  # Frank-Wolfe steps, beyond 10 heads only
     # g_i divided by 1, |g_i|, L_i or L_i |g_i| before the min-norm point is found (the paper's options)
     normalization: Literal["none", "l2", "loss", "loss+"] = "none"
     # MGDA-UB: gradients with respect to the trunk's output z, then one trunk backward pass
@@ -168,10 +168,11 @@ AGGREGATORS: dict[str, Component] = {c.name: c for c in (
     Component(Kind.AGGREGATOR, "pcgrad", f"{_S}.aggregators.pcgrad:PCGrad", NoParams,
               "each g_i projected off the g_j it conflicts with, in random order", "Yu et al. 2020"),
     Component(Kind.AGGREGATOR, "mgda", f"{_S}.aggregators.mgda:MGDA", MGDAParams,
-              "K x the min-norm point of the convex hull of the g_i (exact up to 6 heads; "
+              "K x the min-norm point of the convex hull of the g_i (exact up to 10 heads; "
               "representation = true: MGDA-UB)", "Sener & Koltun 2018"),
     Component(Kind.AGGREGATOR, "cagrad", f"{_S}.aggregators.cagrad:CAGrad", CAGradParams,
-              "K x the mean gradient pulled towards the worst-off head within radius c", "Liu et al. 2021"),
+              "K x the mean gradient pulled towards the worst-off head within radius c (exact up to 10 heads)",
+              "Liu et al. 2021"),
     Component(Kind.AGGREGATOR, "imtl", f"{_S}.aggregators.imtl:IMTLG", NoParams,
               "K x the combination with equal projections on every unit g_i (IMTL-G)", "Liu et al. 2021"),
     Component(Kind.AGGREGATOR, "nash", f"{_S}.aggregators.nash:NashMTL", NashParams,
