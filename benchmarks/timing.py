@@ -25,7 +25,7 @@ def fit_contender(preset, session, steps_per_execution: int = 1) -> Callable[[in
                   loss={h.name: h.loss for h in heads}, loss_weights={h.name: h.weight for h in heads},
                   jit_compile=False, steps_per_execution=steps_per_execution)
     data = train_data(session)
-    return lambda steps: model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
+    return lambda steps: model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
 
 
 def interleaved_rates(contenders: dict[str, Callable[[int], object]], steps: int, rounds: int,
