@@ -51,6 +51,22 @@ def test_blame_names_the_head_whose_rate_was_raised_not_the_first_head():
     assert "after trunk lr=1e+09" in report.fault.summary
 
 
+@pytest.mark.parametrize("strategy", ["summed", "grouped", "pcgrad@grouped", "alternating"])
+def test_a_non_finite_gradient_names_the_head_it_came_from(strategy):
+    """Finite losses, but shape's objective w * s * L overflows float32 and so do its gradients: the
+    fault names shape (it used to say only "a non-finite gradient"), whether the trunk took one
+    gradient or one per head."""
+    session = Session(tiny_preset(strategy={"name": strategy}, training={"diagnostics_every": 0}))
+    session.run(3)
+    session.set_loss_scale("shape", 1e38)
+    session.set_weight("shape", 1e38)
+    report = session.run(6)
+    step = 5 if strategy == "alternating" else 4  # alternating trains size at step 4, shape at 5
+    assert report.state is State.FAULTED and report.fault.step == step
+    assert f"step {step}: non-finite gradient in shape" in report.fault.summary and report.fault.heads == ()
+    assert report.fault.blamed.startswith("shape weight=1e+38")
+
+
 def test_rewind_undoes_the_change_and_training_goes_on():
     session = Session(tiny_preset(training={"diagnostics_every": 0}), snapshot_every=5)
     session.run(12)

@@ -38,9 +38,16 @@ def blame(step: int, change: Change | None, newest_snapshot: int | None) -> Blam
                  f", {ago:,} step{'s' if ago != 1 else ''} after {change.what} (at step {change.step:,})")
 
 
-def nonfinite_fault(step: int, heads: list[str], losses: tuple, why: Blame) -> Fault:
+def nonfinite_fault(step: int, heads: list[str], losses: tuple, why: Blame, faulty: tuple = ()) -> Fault:
+    """`faulty`: per head, whether its loss or own gradients were not finite (the step's guard)."""
     bad = tuple(h for h, v in zip(heads, losses) if not math.isfinite(float(v)))
-    what = f"non-finite loss in {', '.join(bad)}" if bad else "a non-finite gradient"
+    gradients = tuple(h for h, flag in zip(heads, faulty) if flag)
+    if bad:
+        what = f"non-finite loss in {', '.join(bad)}"
+    elif gradients:
+        what = f"non-finite gradient in {', '.join(gradients)}"
+    else:
+        what = "a non-finite trunk gradient"
     advice = ("Rewind to before that change, or change it, then resume." if why.change else
               "Rewind, or lower a learning rate, then resume.")
     summary = f"step {step:,}: {what}{why.phrase}; the step was not applied"

@@ -300,8 +300,8 @@ class Session(Stepping, Rewinding, Controller):
         newest = self.snapshots.newest(before=self.step_count)
         return blame(self.step_count, self._last_change, None if newest is None else newest.step)
 
-    def _nonfinite_fault(self, losses: tuple) -> Fault:
-        return nonfinite_fault(self.step_count, self.head_names, losses, self._why())
+    def _nonfinite_fault(self, losses: tuple, faulty: tuple = ()) -> Fault:
+        return nonfinite_fault(self.step_count, self.head_names, losses, self._why(), faulty)
 
     def _failed_fault(self, error: str) -> Fault:
         return failed_fault(self.step_count, self.strategy, error, self._why())

@@ -27,6 +27,7 @@ class StepOutcome:
     applied: bool
     overflow: bool = False  # skipped only because fp16 gradients overflowed: the loss scale was halved
     losses: tuple[float, ...] | None = None  # per head, read when the step was not applied
+    faulty: tuple[bool, ...] | None = None  # per head, on a step not applied: its loss or gradients not finite
     diagnostics: Mapping | None = None  # named (see Report.diagnostics), on applied diagnostic steps
     traced: bool = False  # this call compiled a new variant (its time says nothing about speed)
 

@@ -48,7 +48,7 @@ class Stepping:
     def _set_fault(self, fault: Fault) -> Fault:
         raise NotImplementedError  # the Session's
 
-    def _nonfinite_fault(self, losses: tuple) -> Fault:
+    def _nonfinite_fault(self, losses: tuple, faulty: tuple = ()) -> Fault:
         raise NotImplementedError  # the Session's
 
     def _failed_fault(self, error: str) -> Fault:
@@ -140,7 +140,7 @@ class Stepping:
             if outcome.overflow:
                 self.overflow_skips += 1
             else:
-                fault = self._set_fault(self._nonfinite_fault(outcome.losses or ()))
+                fault = self._set_fault(self._nonfinite_fault(outcome.losses or (), outcome.faulty or ()))
         elif outcome.diagnostics is not None:
             self._pending_diag = outcome.diagnostics
             self._dirty = True

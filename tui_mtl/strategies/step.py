@@ -67,6 +67,7 @@ class StepResult(NamedTuple):
     applied: tf.Tensor  # bool: every loss and gradient was finite and the step was applied
     losses: tf.Tensor  # [K]
     rescaled: tf.Tensor  # bool: skipped only because fp16 gradients overflowed (the scale was halved)
+    faulty: tf.Tensor  # [K] bool, on a step not applied: head i's loss or own gradients were not finite
 
 
 def objectives(ctx: StepContext, strategy: Strategy, losses: list) -> list:
@@ -205,7 +206,25 @@ def finish(ctx: StepContext, strategy: Strategy, need: GradientNeed, x, y, plan:
     losses = tf.stack(plan.losses)
     rescaled = tf.constant(False) if loss_scale is None else loss_scale.update(applied, losses)
     accumulate(losses, applied)
-    return StepResult(diagnostics, applied, losses, rescaled)
+    faulty = tf.cond(applied, lambda: tf.zeros([ctx.k], tf.bool), lambda: faulty_heads(ctx, need, plan, variant))
+    return StepResult(diagnostics, applied, losses, rescaled, faulty)
+
+
+def faulty_heads(ctx: StepContext, need: GradientNeed, plan: Plan, variant: int) -> tf.Tensor:
+    """[K] bool: head i's loss, its head's gradients or (where the step took it) its own trunk
+    gradient is not finite. Under `summed` the trunk gets one gradient of the sum, which names no head."""
+    def finite(tensors: list) -> tf.Tensor:
+        return tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(t)) for t in tensors]))
+
+    flags = []
+    for i in range(ctx.k):
+        own = [plan.losses[i]]
+        if need is GradientNeed.ONE_HEAD:
+            own += [*plan.heads[0], *plan.per_head[0]] if i == variant else []
+        else:
+            own += [*plan.heads[i], *(plan.per_head[i] if need is GradientNeed.PER_HEAD else [])]
+        flags.append(tf.logical_not(finite(own)))
+    return tf.stack(flags)
 
 
 def replica_hooks(distribution, forward_losses: Callable) -> dict:
@@ -275,7 +294,7 @@ def build_fused(ctx: StepContext, strategy: Strategy, accumulate: Callable, on_t
     """A `tf.function(iterator, count)` running up to `count` plain steps (no diagnostics, one device,
     one variant) in one call, as Keras' `steps_per_execution` does: each draws its batch from
     `iterator` inside the graph, and the loop stops after the first step that was not applied.
-    Returns (steps run, the last step applied, its losses, rescaled): one host read per call.
+    Returns (steps run, the last step applied, its losses, rescaled, faulty): one host read per call.
     `jit_compile`: each step on its batch is compiled by XLA (the loop and the iterator are not)."""
     need = gradient_need(strategy)
 
@@ -288,14 +307,14 @@ def build_fused(ctx: StepContext, strategy: Strategy, accumulate: Callable, on_t
     def fused(iterator, count):
         on_trace()
 
-        def go_on(i, applied, _losses, _rescaled):
+        def go_on(i, applied, _losses, _rescaled, _faulty):
             return tf.logical_and(i < count, applied)
 
-        def body(i, _applied, _losses, _rescaled):
+        def body(i, _applied, _losses, _rescaled, _faulty):
             result = on_batch_compiled(*next(iterator))
-            return i + 1, result.applied, result.losses, result.rescaled
+            return i + 1, result.applied, result.losses, result.rescaled, result.faulty
 
-        start = (tf.constant(0), tf.constant(True), tf.zeros([ctx.k]), tf.constant(False))
+        start = (tf.constant(0), tf.constant(True), tf.zeros([ctx.k]), tf.constant(False), tf.zeros([ctx.k], tf.bool))
         return tf.while_loop(go_on, body, start)
 
     return tf.function(fused, autograph=False)

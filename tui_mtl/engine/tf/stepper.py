@@ -74,6 +74,12 @@ def named_diagnostics(heads: list[str], tensors: dict) -> dict | None:
     }
 
 
+def not_applied(losses: tf.Tensor, faulty: tf.Tensor, traced: bool) -> StepOutcome:
+    """A step the non-finite guard stopped: its losses and which heads' values were not finite."""
+    return StepOutcome(False, losses=tuple(float(v) for v in losses.numpy()),
+                       faulty=tuple(bool(v) for v in faulty.numpy()), traced=traced)
+
+
 class TFStepper:
     def __init__(self, preset: Preset, *, base_dir: Path | None = None, seed: int | None = None, data: Any = None,
                  distribution: Any = None, mixed_precision: str = "off", loss_scaling: LossScaling | None = None,
@@ -229,7 +235,7 @@ class TFStepper:
         traced = key not in self._traced
         self._planned = None
         with device_errors():
-            done, applied, losses, rescaled = fused(self._stream(), tf.constant(count, tf.int32))
+            done, applied, losses, rescaled, faulty = fused(self._stream(), tf.constant(count, tf.int32))
             done, applied = int(done), bool(applied)  # the one host read of the call
         self.batches_drawn += done
         self._traced.add(key)
@@ -237,7 +243,7 @@ class TFStepper:
             return done, StepOutcome(True, traced=traced)
         if bool(rescaled):
             return done, StepOutcome(False, overflow=True, traced=traced)
-        return done, StepOutcome(False, losses=tuple(float(v) for v in losses.numpy()), traced=traced)
+        return done, not_applied(losses, faulty, traced)
 
     def _stream(self):
         if self._iterator is None:  # a fresh pipeline: the same order as a new session from its start
@@ -274,7 +280,7 @@ class TFStepper:
         if not applied:
             if bool(result.rescaled):  # a float16 overflow: the scale was halved, the next step goes on
                 return StepOutcome(False, overflow=True, traced=traced)
-            return StepOutcome(False, losses=tuple(float(v) for v in result.losses.numpy()), traced=traced)
+            return not_applied(result.losses, result.faulty, traced)
         diagnostics = named_diagnostics(self.head_names, result.diagnostics) if diagnose else None
         return StepOutcome(True, diagnostics=diagnostics, traced=traced)
 
