@@ -26,7 +26,7 @@ from tui_mtl.engine.settings import TRUNK
 from tui_mtl.ui.widgets.head_table import HeadTable
 from tui_mtl.runs import folder_name
 
-SAVE_WAIT_SECONDS = 5.0
+SAVE_WAIT_SECONDS = 30.0  # a first trace of a big model can take this long; a quit releases the wait
 
 
 class DashboardActions:
