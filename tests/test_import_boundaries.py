@@ -27,3 +27,19 @@ def test_the_engines_controller_and_the_presets_need_no_tensorflow(module):
                                     "tui_mtl.ui.summary", "tui_mtl.ui.session_source"])
 def test_what_the_dashboard_shows_is_computed_without_textual_or_tensorflow(module):
     assert loaded_after(module) == set()
+
+
+def test_tensorflow_for_the_app_skips_what_keras_would_load_unused_and_it_still_imports_later():
+    code = ("import gc, sys\n"
+            "from tui_mtl.tf_import import import_tensorflow\n"
+            "tf = import_tensorflow()\n"
+            "print('tf' if 'tensorflow' in sys.modules else '', 'gc' if gc.isenabled() else '',\n"
+            "      *(m for m in ('sklearn', 'matplotlib.pyplot') if m in sys.modules))\n"
+            "from sklearn.datasets import load_digits\n"
+            "import matplotlib.pyplot\n"
+            "print(load_digits().data.shape[0], tf.constant(2.0).numpy())\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    skipped, later = result.stdout.splitlines()
+    assert skipped.split() == ["tf", "gc"]  # neither extra loaded; the collector is back on
+    assert later == "1797 2.0"  # the digits data source and the report plots still work

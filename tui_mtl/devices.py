@@ -45,7 +45,9 @@ def parse_device_list(text: str | None) -> list[int] | str | None:
 def configure(gpus: list[int] | None = None, memory_growth: bool = True) -> list:
     """Before TensorFlow touches a GPU: make only `gpus` visible and let memory grow on demand, so a
     shared box does not have all its memory taken by one session. Returns the visible GPUs."""
-    import tensorflow as tf
+    from tui_mtl.tf_import import import_tensorflow
+
+    tf = import_tensorflow()
 
     physical = tf.config.list_physical_devices("GPU")
     if gpus is not None:

@@ -169,7 +169,8 @@ def test_quitting_while_the_session_is_still_being_built_does_not_wait_for_it():
 
 async def test_the_heap_is_collected_and_frozen_once_per_new_trace(monkeypatch):
     """Full collections walked TensorFlow's million objects (200-250 ms pauses); after each new trace
-    the worker collects once and freezes what is left, and only then."""
+    the worker collects once and freezes what is left, and only then (the model, once built, is
+    frozen without a collection)."""
     import types
 
     from tui_mtl.ui import worker as worker_module
@@ -182,7 +183,8 @@ async def test_the_heap_is_collected_and_frozen_once_per_new_trace(monkeypatch):
     async with app.run_test(size=SIZE):
         dash = await started(app, reports=5)
         first = len(calls)
-        assert first >= 3 and calls[:3] == ["unfreeze", "collect", "freeze"]  # after the first trace
+        assert calls[:1] == ["freeze"]  # the built session
+        assert first >= 4 and calls[1:4] == ["unfreeze", "collect", "freeze"]  # after the first trace
         seen = dash.reports_seen
         await wait_until(lambda: dash.reports_seen >= seen + 5, what="more reports")
         assert len(calls) == first  # not on every report

@@ -155,9 +155,9 @@ def quiet_tensorflow_import() -> None:
     try:
         with open(os.devnull, "wb") as null:
             os.dup2(null.fileno(), 2)
-            import tensorflow
+            from tui_mtl.tf_import import import_tensorflow
 
-            tensorflow.config.list_physical_devices()  # CUDA probing logs "failed call to cuInit" on CPU boxes
+            import_tensorflow().config.list_physical_devices()  # CUDA probing logs "failed call to cuInit" on CPU boxes
     finally:
         os.dup2(saved, 2)
         os.close(saved)

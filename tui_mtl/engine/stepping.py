@@ -129,6 +129,8 @@ class Stepping:
         if outcome.traced:  # compiling says nothing about speed: restart the rate's window and the timer
             self._rate_mark = (self.clock(), self.step_count)
             self._last_report_time = self._rate_mark[0]
+            if self._serving and self.report_every is None:  # the app: show the first trained values at once
+                self._dirty = True
         else:
             seconds = self.clock() - started
             self.train_seconds += seconds

@@ -83,6 +83,7 @@ class TrainingWorker:
         self._device_dynamic = False
         self._last_probe = 0.0
         self._frozen_at: tuple = ()
+        self._reported_at: tuple = ()  # the trace counts of the last report sent before a collection
 
     # --- the UI's side (any thread) ------------------------------------------------------
 
@@ -144,6 +145,7 @@ class TrainingWorker:
             self._started = True
             self._trainer = session
         self._open_recorder(self.run_dir, session)
+        gc.freeze()  # the model and its data live on: the first trace's collections skip them (~0.25 s)
         try:
             device, self._device_dynamic = self._device_probe(session)
         except Exception as err:  # noqa: BLE001 — best effort
@@ -230,12 +232,19 @@ class TrainingWorker:
         TensorFlow, Keras and every traced step leave a million long-lived Python objects, and each
         full garbage collection walked them all: a 200-250 ms pause of both threads every ~25 s, the
         worst frame of a long run. Frozen objects are skipped by later collections; unfreezing and
-        collecting first means no garbage stays frozen (a dropped branch is reclaimed)."""
+        collecting first means no garbage stays frozen (a dropped branch is reclaimed).
+
+        The collection (a few hundred ms, holding the GIL) waits one report: the first values after a
+        trace (the first trained step, at start-up) reach the screen before it."""
         trainer = self._trainer
         sessions = list(trainer.branches.values()) if hasattr(trainer, "branches") else [trainer]
         traced = (sum(sum(s.trace_counts.values()) for s in sessions), len(sessions))
-        if traced != self._frozen_at:
-            gc.unfreeze()
-            gc.collect()
-            gc.freeze()
-            self._frozen_at = traced
+        if traced == self._frozen_at:
+            return
+        if traced != self._reported_at:
+            self._reported_at = traced  # this report goes out first
+            return
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+        self._frozen_at = traced

@@ -124,6 +124,8 @@ class DashboardScreen(DashboardActions, Screen[None]):
     @on(ReportsReady)
     def _reports_ready(self, _message: ReportsReady) -> None:
         items = self.worker.reports.drain()
+        shown = self.model.report
+        had_values = shown is not None and bool(shown.train_loss)
         for item in items:
             self.model.take(item)
             report = next(iter(item.values())) if isinstance(item, dict) else item
@@ -134,8 +136,9 @@ class DashboardScreen(DashboardActions, Screen[None]):
             self._text_dirty = True
             last = items[-1]
             last = next(iter(last.values())) if isinstance(last, dict) else last
-            if last.state is not State.RUNNING or self._footer[:1] != (SpaceAction.PAUSE,):
-                self.refresh_text()  # a change of state is shown at once
+            if last.state is not State.RUNNING or self._footer[:1] != (SpaceAction.PAUSE,) or \
+                    (not had_values and last.train_loss):
+                self.refresh_text()  # a change of state, and the first trained values, are shown at once
 
     @on(ForkReady)
     def _fork_ready(self, message: ForkReady) -> None:
