@@ -67,6 +67,22 @@ def test_a_non_finite_gradient_names_the_head_it_came_from(strategy):
     assert report.fault.blamed.startswith("shape weight=1e+38")
 
 
+def test_lowering_a_rate_after_a_wreck_is_not_blamed_and_rewind_still_undoes_the_cause():
+    """Found by a newcomer: after trunk lr=1e30 wrecked the weights, setting it back to 0.01 was
+    blamed for the next fault, and rewind went back to before the fix (restoring 1e30)."""
+    session = Session(tiny_preset(training={"diagnostics_every": 0}), snapshot_every=5)
+    session.run(6)
+    session.set_lr("trunk", 1e9)  # finite but huge: the next steps wreck the weights
+    session.run(2)
+    session.set_lr("trunk", 0.01)  # the fix, too late
+    report = session.run(50)
+    assert report.state is State.FAULTED
+    assert report.fault.blamed.startswith("trunk lr=1e+09 at step 6") and report.fault.rewind_step == 6
+    session.rewind()
+    assert session.step_count == 6 and session.learning_rates["trunk"] == 0.01  # before the cause
+    assert session.run(10).state is State.FINISHED
+
+
 def test_rewind_undoes_the_change_and_training_goes_on():
     session = Session(tiny_preset(training={"diagnostics_every": 0}), snapshot_every=5)
     session.run(12)

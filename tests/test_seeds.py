@@ -112,7 +112,8 @@ def test_window_compares_the_mean_of_the_last_validations_each_branch_recorded(t
 @pytest.mark.parametrize("args, expected", [
     (["--window", "2"], "--window averages what --seeds compares: add --seeds N"),
     (["--seeds", "2", "--window", "4", "--steps", "30"],
-     "--window 4: a branch has only 3 validation(s) after the fork (30 steps, validate_every = 10"),
+     "--window 4: a branch has only 3 validation(s) after the fork (30 steps, validate_every = 10, the final "
+     "one included); lower --window or use --steps 31"),
 ])
 def test_a_window_that_cannot_be_filled_is_one_line(args, expected, tmp_path, capsys):
     preset_file = tmp_path / "tiny.toml"

@@ -339,3 +339,36 @@ def test_the_rate_and_train_time_leave_out_the_calls_that_compiled(tiny):
     assert session.stepper.trace_counts[session.strategy] == 1
     assert reports[-1].steps_per_sec == pytest.approx(100.0)
     assert session.train_seconds == pytest.approx(0.08)
+
+
+def test_the_rate_after_a_pause_leaves_the_pause_out(tiny):
+    """Found by a newcomer: after a pause the app showed 0.22 steps/s, the pause counted as training."""
+    now = [0.0]
+    session = Session(tiny.with_changes(training={"steps_per_call": 1, "diagnostics_every": 0}),
+                      report_interval=0.05, clock=lambda: now[0])
+    step = session.stepper.step
+
+    def timed(*args, **kwargs):
+        outcome = step(*args, **kwargs)
+        now[0] += 30.0 if outcome.traced else 0.01  # a compile, then 100 steps/s
+        return outcome
+
+    session.stepper.step = timed
+    reports = []
+    session.subscribe(reports.append)
+    worker = threading.Thread(target=session.run, args=(100000,))
+    worker.start()
+    try:
+        assert wait_for(lambda: session.step_count > 20, 60)
+        session.pause()
+        assert wait_for(lambda: reports and reports[-1].state is State.PAUSED, 30)
+        now[0] += 600.0  # ten minutes away
+        seen = len(reports)
+        session.resume()
+        resumed_at = session.step_count
+        assert wait_for(lambda: reports[-1].state is State.RUNNING and reports[-1].step > resumed_at + 20, 60)
+    finally:
+        session.stop()
+        worker.join(timeout=30)
+    after = [r for r in reports[seen:] if r.state is State.RUNNING and r.step > resumed_at]
+    assert after and after[0].steps_per_sec == pytest.approx(100.0, rel=0.01)  # the first one already

@@ -287,6 +287,12 @@ async def test_space_on_a_fault_retries_the_same_run_and_restart_after_a_fault_t
         await wait_until(lambda: dash.model.state is State.FAULTED and dash.session.step_count > faulted_at,
                          what="faulted again", timeout=30)
         assert dash.session.target == 600  # retried, never extended
+        await press(app, "r")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
+        question = str(app.screen.query_one(".dialog-text").render())
+        assert "blamed on trunk lr=1e+30: if it is still in force, set it back first" in question  # the trap
+        await press(app, "n")
+        await wait_until(lambda: app.screen is dash, what="declined")
         dash.session.set_lr("trunk", 0.01)
         await press(app, "r")
         await wait_until(lambda: isinstance(app.screen, ConfirmScreen), what="confirm")

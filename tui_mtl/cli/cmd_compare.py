@@ -43,11 +43,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     preset_path, preset = preset_from_args(args)
+    steps = args.steps or preset.training.steps
+    if args.window > 1:  # refused before TensorFlow loads
+        _check_window(args.window, args.seeds, args.warmup, steps, preset.training.validate_every)
     options = cli_args.session_options(args)
     heads = preset.model.head_names
-    steps = args.steps or preset.training.steps
-    if args.window > 1:
-        _check_window(args.window, args.seeds, args.warmup, steps, preset.training.validate_every)
     if args.seeds > 1:
         return _compare_seeds(args, preset, preset_path, steps, options, "tui-mtl compare " + shlex.join(argv))
     writer = MetricsWriter(args.metrics_out) if args.metrics_out else None
@@ -100,9 +100,11 @@ def _check_window(window: int, seeds: int, warmup: int, steps: int, validate_eve
         raise cli_args.UsageError("--window averages what --seeds compares: add --seeds N (N >= 2)")
     available = validations_after_fork(warmup, steps, validate_every)
     if window > available:
+        enough = next(n for n in range(steps, steps + window * validate_every + 1)
+                      if validations_after_fork(warmup, n, validate_every) >= window)
         raise cli_args.UsageError(
             f"--window {window}: a branch has only {available} validation(s) after the fork ({steps} steps, "
-            f"validate_every = {validate_every}, the final one included); lower --window or raise --steps")
+            f"validate_every = {validate_every}, the final one included); lower --window or use --steps {enough}")
 
 
 def _compare_seeds(args, preset, preset_path, steps: int, options: dict, command: str) -> int:

@@ -149,6 +149,7 @@ class Controller:
         elif isinstance(command, Resume):
             if self.state in (State.PAUSED, State.FAULTED):
                 self.state = State.RUNNING if self.step_count < self.target else State.FINISHED
+                self._rate_mark = (self.clock(), self.step_count)  # steps/s after a pause leaves the pause out
                 self._on_paused(False)
         elif isinstance(command, Extend):
             self.target = self.step_count + command.steps

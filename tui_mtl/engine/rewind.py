@@ -23,6 +23,7 @@ class Rewinding:
     _settings: Any
     _fault: Any
     _last_change: Any
+    _suspect: Any
     _pending_val: Any
     _pending_diag: Any
     _carried_train: Any
@@ -81,7 +82,7 @@ class Rewinding:
         self._carried_train = dict(snapshot.train_loss) if snapshot.train_loss else None
         self._pending_val = self._pending_diag = None
         self._fault = None
-        self._last_change = None
+        self._last_change = self._suspect = None
         if note:
             self._note(EventKind.REWIND, f"rewound to step {snapshot.step:,} ({snapshot.reason})")
 

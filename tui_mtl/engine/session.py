@@ -80,7 +80,8 @@ class Session(Stepping, Rewinding, Controller):
         self._pending_diag: Any = None
         self._fault: Fault | None = None
         self._failure: str | None = None
-        self._last_change: Change | None = None  # what a fault would blame
+        self._last_change: Change | None = None  # the latest change (what rewind undoes without a fault)
+        self._suspect: Change | None = None  # the latest change that was not a rate/weight/scale lowered: blamed
         self._carried_train: dict | None = None  # train losses to show after a rewind, until steps run
         self._tracing = False
         self._seconds_per_step: float | None = None  # measured on calls that did not compile
@@ -205,14 +206,18 @@ class Session(Stepping, Rewinding, Controller):
         self._pending_events.append(event)
         self._dirty = True
 
-    def _changed(self, what: str) -> None:
-        """Before a user change: snapshot (so it can be undone), remember it (so a fault can blame it)."""
+    def _changed(self, what: str, safer: bool = False) -> None:
+        """Before a user change: snapshot (so it can be undone), remember it (so a fault can blame it).
+        A `safer` change (a rate, weight or scale lowered: the usual fix after a fault) is never the
+        suspect: an earlier change stays blamed, so a fault's rewind still goes to before it."""
         host: Any = self._host  # a Comparison: every branch is snapshot at this step
         if host is not None:
             host.snapshot_all(f"before {what}")
         else:
             self.snapshot(f"before {what}", before_change=True)
         self._last_change = Change(self.step_count, what)
+        if not safer:
+            self._suspect = self._last_change
 
     def _apply(self, command: Command) -> None:
         if isinstance(command, SetStrategy):
@@ -223,17 +228,20 @@ class Session(Stepping, Rewinding, Controller):
                 self._set(strategy=command.name)
                 self._note(EventKind.STRATEGY, command.name)
         elif isinstance(command, SetLearningRate):
-            self._changed(f"{command.head} lr={_fmt(command.rate)}")
+            self._changed(f"{command.head} lr={_fmt(command.rate)}",
+                          safer=command.rate < self._settings.learning_rates[command.head])
             self._set(learning_rates={**self._settings.learning_rates, command.head: command.rate})
             self.stepper.set_learning_rates(self.learning_rates)
             self._note(EventKind.LR, f"{command.head} lr={_fmt(command.rate)}")
         elif isinstance(command, SetWeight):
-            self._changed(f"{command.head} weight={_fmt(command.weight)}")
+            self._changed(f"{command.head} weight={_fmt(command.weight)}",
+                          safer=command.weight < self._settings.weights[command.head])
             self._set(weights={**self._settings.weights, command.head: command.weight})
             self.stepper.set_weights(self.weights)
             self._note(EventKind.WEIGHT, f"{command.head} w={_fmt(command.weight)}")
         elif isinstance(command, SetLossScale):
-            self._changed(f"{command.head} loss scale={_fmt(command.scale)}")
+            self._changed(f"{command.head} loss scale={_fmt(command.scale)}",
+                          safer=command.scale < self._settings.loss_scales[command.head])
             self._set(loss_scales={**self._settings.loss_scales, command.head: command.scale})
             self.stepper.set_loss_scales(self.loss_scales)
             self._note(EventKind.SCALE, f"{command.head} scale={_fmt(command.scale)}")
@@ -269,7 +277,7 @@ class Session(Stepping, Rewinding, Controller):
         self.snapshots.clear()
         self._pending_val = self._pending_diag = None
         self._fault = None
-        self._last_change = None
+        self._last_change = self._suspect = None
         if self.state is not State.PAUSED:
             self.state = State.RUNNING if self.target > 0 else State.FINISHED
         self._note(EventKind.RESET, "restarted from fresh weights")
@@ -298,7 +306,7 @@ class Session(Stepping, Rewinding, Controller):
 
     def _why(self) -> Any:
         newest = self.snapshots.newest(before=self.step_count)
-        return blame(self.step_count, self._last_change, None if newest is None else newest.step)
+        return blame(self.step_count, self._suspect, None if newest is None else newest.step)
 
     def _nonfinite_fault(self, losses: tuple, faulty: tuple = ()) -> Fault:
         return nonfinite_fault(self.step_count, self.head_names, losses, self._why(), faulty)
@@ -397,7 +405,7 @@ class Session(Stepping, Rewinding, Controller):
         """After a fork set this branch up: its settings are its definition (not undoable edits), and
         its own history of changes starts here."""
         self.snapshots.clear()
-        self._last_change = None
+        self._last_change = self._suspect = None
         self.events.clear()
         self._pending_events.clear()
         self._note(EventKind.FORK, f"forked as {name}")

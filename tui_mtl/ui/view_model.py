@@ -15,10 +15,10 @@ from enum import Enum
 from typing import Any, Mapping
 
 from tui_mtl.engine.reports import Report
+from tui_mtl.engine.settings import TRUNK
 from tui_mtl.engine.state import State
 from tui_mtl.presets import Preset
 from tui_mtl.strategies.catalog import STRATEGY_NAMES, parse_strategy
-from tui_mtl.engine.settings import TRUNK
 from tui_mtl.ui.colors import PALETTE
 from tui_mtl.ui.rows import CompareRow, HeadRow
 

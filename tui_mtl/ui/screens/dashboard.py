@@ -24,6 +24,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from tui_mtl.engine.reports import Event
+from tui_mtl.engine.settings import TRUNK
 from tui_mtl.engine.state import State
 from tui_mtl.errors import CommandError
 from tui_mtl.presets import Preset, loss_label
@@ -35,7 +36,6 @@ from tui_mtl.ui.messages import (DeviceChanged, ForkFailed, ForkReady, Note, Rep
 from tui_mtl.ui.screens.dashboard_actions import DashboardActions
 from tui_mtl.ui.view_model import DashboardModel, Phase, SpaceAction, View
 from tui_mtl.ui.widgets.diagnostics import DiagnosticsPanel, latest_from_history
-from tui_mtl.engine.settings import TRUNK
 from tui_mtl.ui.widgets.head_table import COLUMNS, HeadTable, columns_width, compare_columns
 from tui_mtl.ui.widgets.loss_plot import LossPlot, SeriesStyle, legend_markup
 from tui_mtl.ui.widgets.status import ErrorBanner, EventLine, ProgressPanel, StrategyBar, TitleBar

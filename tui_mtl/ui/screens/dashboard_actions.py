@@ -10,6 +10,7 @@ from typing import Any
 from textual import work
 from textual.app import SystemCommand
 
+from tui_mtl.engine.settings import TRUNK
 from tui_mtl.engine.state import State
 from tui_mtl.presets import save_user_preset, shipped_names, user_preset_path, user_presets_dir
 from tui_mtl.strategies.catalog import parse_strategy
@@ -22,7 +23,6 @@ from tui_mtl.ui.screens.fork_dialog import ForkRequest, ForkScreen
 from tui_mtl.ui.screens.help import HelpScreen
 from tui_mtl.ui.screens.strategy_picker import StrategyPickerScreen
 from tui_mtl.ui.widgets.diagnostics import DiagnosticsPanel
-from tui_mtl.engine.settings import TRUNK
 from tui_mtl.ui.widgets.head_table import HeadTable
 from tui_mtl.runs import folder_name
 
@@ -81,8 +81,14 @@ class DashboardActions:
                 self._plots_dirty = True
                 self.refresh_text()
 
-        self.app.push_screen(ConfirmScreen("Restart from fresh weights?\nEvery optimizer's state and the plotted "
-                                           "history are cleared; rates, weights and strategy stay."), done)
+        question = ("Restart from fresh weights?\nEvery optimizer's state and the plotted history are cleared; "
+                    "rates, weights and strategy stay.")
+        report = self.model.report
+        fault = report.fault if report is not None and self.model.state is State.FAULTED else None
+        if fault is not None and fault.blamed:  # the usual trap: restarting with the setting that broke it
+            question += (f"\nThe fault was blamed on {fault.blamed.rsplit(' at step', 1)[0]}: if it is still in force, "
+                         f"set it back first (e), or the restarted run faults again.")
+        self.app.push_screen(ConfirmScreen(question), done)
 
     # --- strategies ------------------------------------------------------------------------
 
