@@ -139,10 +139,12 @@ async def press(app, *keys: str) -> None:
 
 
 async def _round_trip(pump) -> None:
-    """Wait until `pump` has handled every message queued before this call (FIFO queues)."""
+    """Wait until `pump` has handled every message queued before this call (FIFO queues). A guard
+    against a hang, not a timing test: while the training thread traces a new step variant on a
+    loaded 2-core CI box, the UI thread gets the GIL slowly (a key once took over 5 s there)."""
     done = asyncio.Event()
     pump.call_later(done.set)
-    await asyncio.wait_for(done.wait(), timeout=5)
+    await asyncio.wait_for(done.wait(), timeout=30)
 
 
 async def started(app, reports: int = 2):

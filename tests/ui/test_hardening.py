@@ -179,7 +179,8 @@ async def test_the_heap_is_collected_and_frozen_once_per_new_trace(monkeypatch):
     fake_gc = types.SimpleNamespace(**{name: (lambda name=name: calls.append(name))
                                        for name in ("unfreeze", "collect", "freeze")})
     monkeypatch.setattr(worker_module, "gc", fake_gc)
-    app = make_app(long_preset())
+    # no diagnostic steps: their own trace would (rightly) collect again while the test counts
+    app = make_app(ui_preset(training={"steps": 100000, "diagnostics_every": 0}))
     async with app.run_test(size=SIZE):
         dash = await started(app, reports=5)
         first = len(calls)
