@@ -319,20 +319,27 @@ def test_after_reset_a_shuffled_stream_trains_exactly_like_a_new_session():
     assert max_change(fresh_like(preset, "summed", 15), session.model.get_weights()) < 1e-6
 
 
-def test_the_rate_and_train_time_leave_out_the_calls_that_compiled(tiny):
-    """A call that traced takes seconds that say nothing about speed: the steps/s (and so the ETA)
-    and the training time count only the calls that did not compile."""
+def on_a_fake_clock(preset, report_interval: float):
+    """A Session whose clock moves only with its steps: 30 s for a call that compiles, then 10 ms a
+    step (100 steps/s). Returns (session, now), `now[0]` the clock, which a test may also move."""
     now = [0.0]
-    session = Session(tiny.with_changes(training={"steps_per_call": 1, "diagnostics_every": 0}),
-                      report_interval=0.0, clock=lambda: now[0])
+    session = Session(preset.with_changes(training={"steps_per_call": 1, "diagnostics_every": 0}),
+                      report_interval=report_interval, clock=lambda: now[0])
     step = session.stepper.step
 
     def timed(*args, **kwargs):
         outcome = step(*args, **kwargs)
-        now[0] += 30.0 if outcome.traced else 0.01  # a 30 s compile, then 100 steps/s
+        now[0] += 30.0 if outcome.traced else 0.01
         return outcome
 
     session.stepper.step = timed
+    return session, now
+
+
+def test_the_rate_and_train_time_leave_out_the_calls_that_compiled(tiny):
+    """A call that traced takes seconds that say nothing about speed: the steps/s (and so the ETA)
+    and the training time count only the calls that did not compile."""
+    session, _now = on_a_fake_clock(tiny, report_interval=0.0)
     reports = []
     session.subscribe(reports.append)
     session.run(9)  # the first step compiles; the validation at step 10 is never reached
@@ -343,17 +350,7 @@ def test_the_rate_and_train_time_leave_out_the_calls_that_compiled(tiny):
 
 def test_the_rate_after_a_pause_leaves_the_pause_out(tiny):
     """Found by a newcomer: after a pause the app showed 0.22 steps/s, the pause counted as training."""
-    now = [0.0]
-    session = Session(tiny.with_changes(training={"steps_per_call": 1, "diagnostics_every": 0}),
-                      report_interval=0.05, clock=lambda: now[0])
-    step = session.stepper.step
-
-    def timed(*args, **kwargs):
-        outcome = step(*args, **kwargs)
-        now[0] += 30.0 if outcome.traced else 0.01  # a compile, then 100 steps/s
-        return outcome
-
-    session.stepper.step = timed
+    session, now = on_a_fake_clock(tiny, report_interval=0.05)
     reports = []
     session.subscribe(reports.append)
     worker = threading.Thread(target=session.run, args=(100000,))
