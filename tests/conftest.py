@@ -35,7 +35,8 @@ def tiny_preset(**changes) -> Preset:
 
 
 def wait_for(predicate, timeout: float = 20.0) -> bool:
-    """Poll `predicate` until it holds (True) or `timeout` seconds pass (False)."""
+    """Poll `predicate` until it holds (True) or `timeout` seconds pass (False, after printing every
+    thread's stack to stderr: a wait that times out in CI shows where the training thread was)."""
     import time
 
     deadline = time.time() + timeout
@@ -43,7 +44,19 @@ def wait_for(predicate, timeout: float = 20.0) -> bool:
         if predicate():
             return True
         time.sleep(0.01)
+    dump_threads(f"wait_for timed out after {timeout} s")
     return False
+
+
+def dump_threads(why: str) -> None:
+    import sys
+    import threading
+    import traceback
+
+    names = {t.ident: t.name for t in threading.enumerate()}
+    print(f"--- {why}: every thread's stack ---", file=sys.stderr)
+    for ident, frame in sys._current_frames().items():
+        print(f"thread {names.get(ident, ident)}:", "".join(traceback.format_stack(frame)), sep="\n", file=sys.stderr)
 
 
 @pytest.fixture

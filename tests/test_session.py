@@ -146,12 +146,15 @@ def test_commands_from_another_thread_apply_at_step_boundaries(tiny):
     worker.start()
     try:
         # generous deadlines: a diagnostic step traces its own variant (seconds on a loaded CI box)
-        assert wait_for(lambda: session.step_count > 20, 60)
+        def where() -> tuple:
+            return session.state, session.step_count, session.fault, worker.is_alive()
+
+        assert wait_for(lambda: session.step_count > 20, 60), where()
         session.set_lr("size", 0.0005)
         session.set_strategy("grouped")
         assert session.flush(60)  # applied by the training thread at a step boundary
         step = session.step_count
-        assert wait_for(lambda: session.step_count > step + 20, 60)
+        assert wait_for(lambda: session.step_count > step + 20, 60), where()
         session.pause()
         assert wait_for(lambda: reports and reports[-1].state is State.PAUSED, 5)
         paused_at = session.step_count

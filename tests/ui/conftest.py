@@ -8,12 +8,13 @@ import inspect
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from conftest import tiny_preset  # noqa: E402
+from conftest import dump_threads, tiny_preset  # noqa: E402
 
 from .fakes import FakeStepper  # noqa: E402
 
@@ -101,12 +102,15 @@ def make_app(preset=None, *, engine: str = "real", record: bool = False, session
     return app
 
 
-async def wait_until(predicate, timeout: float = 60.0, what: str = "condition") -> None:
-    """Poll without Pilot's idle wait (which stalls while a training thread is busy)."""
+async def wait_until(predicate, timeout: float = 60.0, what: "str | Callable[[], str]" = "condition") -> None:
+    """Poll without Pilot's idle wait (which stalls while a training thread is busy); `what` (or what it
+    returns when called at the timeout) names the condition in the failure."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            said = what() if callable(what) else what
+            dump_threads(f"timed out after {timeout}s waiting for {said}")
+            raise AssertionError(f"timed out after {timeout}s waiting for {said}")
         await asyncio.sleep(0.01)
 
 

@@ -46,7 +46,8 @@ async def test_dashboard_trains_and_shows_losses():
     app = make_app()
     async with app.run_test(size=SIZE):
         dash = await started(app)
-        await wait_until(lambda: dash.model.report.step > 20, what="steps")
+        await wait_until(lambda: dash.model.report.step > 20,
+                         what=lambda: f"steps (state {dash.model.state}, session at {dash.session.step_count})")
         first = {h: row(dash, h).train for h in ("size", "shape", "bright")}
         assert all(v is not None and np.isfinite(v) for v in first.values())
         step = dash.model.report.step
