@@ -89,6 +89,9 @@ async def test_training_waits_while_the_dialog_is_open_and_forks_from_that_step(
         opened_at = parent.step_count
         await asyncio.sleep(0.4)
         assert parent.step_count == opened_at  # "from this exact point" is true
+        # the title names the step training paused at, not the last one shown before the key
+        await wait_until(lambda: f"Fork at step {opened_at:,}:" in str(dialog.query_one("#fork-title").render()),
+                         what=lambda: f"the title at step {opened_at}: {dialog.query_one('#fork-title').render()}")
         weights_then = [w.copy() for w in parent.model.get_weights()]
         await tick(app, dialog, "grouped")
         dialog.action_fork()

@@ -31,6 +31,7 @@ from tui_mtl.presets import Preset, loss_label
 from tui_mtl.ui import remembered
 from tui_mtl.ui.colors import PARENT_COLOR, TRAIN_COLOR, VAL_COLOR
 from tui_mtl.ui.keys import Action, dashboard_bindings
+from tui_mtl.ui.screens.fork_dialog import ForkScreen
 from tui_mtl.ui.messages import (DeviceChanged, ForkFailed, ForkReady, Note, ReportsReady, SessionFailed,
                                  SessionReady, Toast, TrainingFailed)
 from tui_mtl.ui.screens.dashboard_actions import DashboardActions
@@ -136,6 +137,8 @@ class DashboardScreen(DashboardActions, Screen[None]):
             self._text_dirty = True
             last = items[-1]
             last = next(iter(last.values())) if isinstance(last, dict) else last
+            if last.state is State.PAUSED and isinstance(self.app.screen, ForkScreen):
+                self.app.screen.paused_at(last.step)  # the step the branches will start from
             if last.state is not State.RUNNING or self._footer[:1] != (SpaceAction.PAUSE,) or \
                     (not had_values and last.train_loss):
                 self.refresh_text()  # a change of state, and the first trained values, are shown at once

@@ -57,12 +57,20 @@ class ForkScreen(ModalScreen[ForkRequest | None]):
         self.step = step
         self.ticked = {current}
 
+    def _title(self) -> str:
+        return (f"[b]Fork at step {self.step:,}: compare from this exact point[/b] (training waits)\n"
+                "Every branch starts from the current weights and optimizer state and trains on the "
+                "same batches. space ticks · a adds the current strategy · ctrl+f forks · esc cancels")
+
+    def paused_at(self, step: int) -> None:
+        """Training paused at `step` (the steps in flight when the dialog opened): the fork's step."""
+        if step != self.step:
+            self.step = step
+            self.query_one("#fork-title", Static).update(self._title())
+
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog fork"):  # scrolls at 80x24
-            yield Static(f"[b]Fork at step {self.step:,}: compare from this exact point[/b] (training waits)\n"
-                         "Every branch starts from the current weights and optimizer state and trains on the "
-                         "same batches. space ticks · a adds the current strategy · ctrl+f forks · esc cancels",
-                         classes="dialog-text")
+            yield Static(self._title(), id="fork-title", classes="dialog-text")
             yield OptionList(*(Option(tick_label(n, n in self.ticked, n == self.current), id=n)
                                for n in self.strategies), id="strategies")
             with Horizontal(classes="field"):
