@@ -188,7 +188,7 @@ FOOTER_KEYS = (
     ("f", b"f", b"\x1b", b"compare from this exact point"),
     ("ctrl+s", b"\x13", b"\x1b", b"Save the session"),
     ("l", b"l", b"l", b"log10"),
-    ("?", b"?", b"\x1b", b"AGGREGATOR@LAYOUT"),
+    ("?", b"?", b"\x1b", b"Every change takes effect"),
     ("d", b"d", b"d", b"update share"),
 )
 
