@@ -26,6 +26,7 @@ import tensorflow as tf
 from tui_mtl.strategies import gradmath
 from tui_mtl.strategies.base import StepContext
 from tui_mtl.strategies.strategy import Strategy
+from tui_mtl.strategies.traced import TracedStep
 
 
 class GradientNeed(Enum):
@@ -252,7 +253,7 @@ def xla(function: Callable, jit_compile: bool) -> Callable:
 
 def build_step(ctx: StepContext, strategy: Strategy, distribution, accumulate: Callable,
                on_trace: Callable[[], None], jit_compile: bool = False) -> Callable:
-    """A `tf.function(source, variant, diagnose)` for one strategy: one trace per (variant, diagnose).
+    """A `tf.function(source, variant, diagnose)` (a TracedStep) for one strategy: one trace per (variant, diagnose).
 
     `source` is an iterator (the batch is drawn inside the graph, as Keras `fit` does) or an (x, y)
     batch shared by a comparison's branches. `accumulate(losses, applied)` adds to the session's
@@ -286,12 +287,12 @@ def build_step(ctx: StepContext, strategy: Strategy, distribution, accumulate: C
         return on_batch_compiled(x, y, variant, diagnose)
 
     # autograph off: components use TensorFlow ops for data-dependent choices, never Python `if`
-    return tf.function(step, autograph=False)
+    return TracedStep(step)
 
 
 def build_fused(ctx: StepContext, strategy: Strategy, accumulate: Callable, on_trace: Callable[[], None],
                 jit_compile: bool = False) -> Callable:
-    """A `tf.function(iterator, count)` running up to `count` plain steps (no diagnostics, one device,
+    """A `tf.function(iterator, count)` (a TracedStep) running up to `count` plain steps (no diagnostics, one device,
     one variant) in one call, as Keras' `steps_per_execution` does: each draws its batch from
     `iterator` inside the graph, and the loop stops after the first step that was not applied.
     Returns (steps run, the last step applied, its losses, rescaled, faulty): one host read per call.
@@ -317,4 +318,4 @@ def build_fused(ctx: StepContext, strategy: Strategy, accumulate: Callable, on_t
         start = (tf.constant(0), tf.constant(True), tf.zeros([ctx.k]), tf.constant(False), tf.zeros([ctx.k], tf.bool))
         return tf.while_loop(go_on, body, start)
 
-    return tf.function(fused, autograph=False)
+    return TracedStep(fused)
