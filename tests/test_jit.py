@@ -18,8 +18,8 @@ def weights(session):
 
 
 def compiled_by_xla(function) -> bool:
-    """Whether a traced tf.function calls a function XLA must compile (its graph says so)."""
-    (concrete, *_) = function._list_all_concrete_functions()
+    """Whether a traced step (a TracedStep) calls a function XLA must compile (its graph says so)."""
+    (concrete, *_) = function.function._list_all_concrete_functions()
     library = concrete.graph.as_graph_def().library
     return any("_XlaMustCompile" in node.attr and node.attr["_XlaMustCompile"].b
                for graph in [concrete.graph.as_graph_def(), *library.function]

@@ -39,16 +39,16 @@ class TracedStep:
     """
 
     def __init__(self, python_function: Callable) -> None:
-        self._function = tf.function(python_function, autograph=False)
+        self.function = tf.function(python_function, autograph=False)  # its traces, for a test to read
         self._registered: list[str] = []
         weakref.finalize(self, _forget, self._registered)
 
     def __call__(self, *args: Any) -> Any:
         if _REGISTRY is None:
-            return self._function(*args)
+            return self.function(*args)
         before = len(_REGISTRY)
         try:
-            return self._function(*args)
+            return self.function(*args)
         finally:
             if len(_REGISTRY) > before:
                 self._registered.extend(list(_REGISTRY)[before:])
