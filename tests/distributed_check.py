@@ -2,6 +2,7 @@
 trains each strategy on one device and mirrored over two, on the same global batches, and prints
 the largest weight difference per strategy as JSON."""
 
+import contextlib
 import json
 import os
 import sys
@@ -22,6 +23,7 @@ from tui_mtl.engine.tf.loss_scaling import LossScaling  # noqa: E402
 
 STEPS = int(sys.argv[1]) if len(sys.argv) > 1 else 6
 strategies = sys.argv[2].split(",") if len(sys.argv) > 2 else ["summed"]
+keras_strategies = sys.argv[3].split(",") if len(sys.argv) > 3 else ["summed"]
 results = {}
 dist = make_distribution([0, 1])
 
@@ -61,15 +63,55 @@ for key in strategies:
                      "mirrored": mirrored_everywhere(mirrored),
                      "loss_scales": [single.capture().loss_scale, mirrored.capture().loss_scale],
                      "overflow_skips": mirrored.overflow_skips, "paused": mirrored.state.value != "finished"}
-# tui_mtl.keras.MultiTaskModel refuses a multi-device scope with its message (not a wrong answer)
+# tui_mtl.keras.MultiTaskModel in Keras' own fit: mirrored over two devices vs one, same global batches
+import keras  # noqa: E402
+
 from tui_mtl.keras import MultiTaskModel  # noqa: E402
 
-with dist.scope():
-    wrapped = MultiTaskModel(Session(tiny_preset()).model)
-    try:
-        wrapped.compile(loss={"size": "mse", "shape": "sparse_categorical_crossentropy",
-                              "bright": "binary_crossentropy"})
-        results["keras_refusal"] = None
-    except ValueError as err:
-        results["keras_refusal"] = str(err)
+
+def fit_wrapped(session, preset, strategy, batches, scope, mode=""):
+    """mode "inside": fit called inside the scope (Keras allows it, and fit outside it)."""
+    with scope():
+        own = keras.models.clone_model(session.model)
+        own.set_weights(session.stepper.initial_weights)
+        heads = preset.model.heads
+        model = MultiTaskModel(own, strategy=strategy, optimizer=preset.training.optimizer.make,
+                               learning_rates={"trunk": preset.training.trunk_learning_rate,
+                                               **{h.name: h.learning_rate for h in heads}})
+        model.compile(loss={h.name: h.make_loss() for h in heads}, loss_weights={h.name: h.weight for h in heads})
+    x = tf.concat([b[0] for b in batches], 0)
+    y = {h: tf.concat([b[1][h] for b in batches], 0) for h in batches[0][1]}
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(int(batches[0][0].shape[0]))
+    with scope() if mode == "inside" else contextlib.nullcontext():
+        history = model.fit(data, epochs=2, verbose=0, validation_data=data)
+    return model, history.history, model.evaluate(data, verbose=0, return_dict=True)
+
+
+for key in keras_strategies:  # "NAME:inside": see fit_wrapped
+    name, _, mode = key.partition(":")
+    preset = tiny_preset(strategy={"name": name}, training={"diagnostics_every": 0})
+    session = Session(preset)
+    batches = list(session.stepper.data.train.take(STEPS))
+    one, one_logs, one_eval = fit_wrapped(session, preset, name, batches, contextlib.nullcontext)
+    two, two_logs, two_eval = fit_wrapped(session, preset, name, batches, dist.scope, mode)
+    weights = [(np.asarray(a), np.asarray(b)) for a, b in zip(one.inner.get_weights(), two.inner.get_weights())]
+    results["keras:" + key] = {
+        "diff": max(float(np.max(np.abs(a - b))) for a, b in weights),
+        "moved": max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+                     for a, b in zip(one.inner.get_weights(), session.stepper.initial_weights)),
+        "log_diff": max(abs(a - b) for key in one_logs for a, b in zip(one_logs[key], two_logs[key])),
+        "logs": sorted(two_logs), "eval_diff": max(abs(one_eval[k] - two_eval[k]) for k in one_eval),
+        "replicas": two.distribute_strategy.num_replicas_in_sync}
+# what does not run gets one message, not a wrong answer: a model built outside the scope, and
+# steps_per_execution > 1 (Keras' own fit fails on it under MirroredStrategy here)
+losses = {"size": "mse", "shape": "sparse_categorical_crossentropy", "bright": "binary_crossentropy"}
+outside = Session(tiny_preset()).model
+for key, make, options in [("keras_outside", lambda: outside, {}),
+                           ("keras_spe", lambda: Session(tiny_preset()).model, {"steps_per_execution": 3})]:
+    with dist.scope():
+        try:
+            MultiTaskModel(make()).compile(loss=losses, **options)
+            results[key] = None
+        except ValueError as err:
+            results[key] = str(err)
 print("RESULT " + json.dumps(results))

@@ -17,12 +17,17 @@ EXACT = ["summed", "grouped", "alternating", "mgda", "summed+uncertainty", "grou
          "summed+gradnorm", "summed+famo", "grouped:scaled", "mgda:ub"]
 RANDOM = ["pcgrad"]  # its random order differs by device count: run, not compared
 FP16 = ["grouped:fp16"]  # float16 sums differ by device count: the overflow path is run, not compared
+# tui_mtl.keras.MultiTaskModel in Keras' fit: a layout each, an aggregator (pcgrad's random order is drawn
+# once per step, so it is exact here), a weighting with its own gradients, FAMO's second forward pass
+# after the step, and fit called inside the scope
+KERAS = ["summed", "pcgrad@grouped", "summed+uncertainty", "summed+famo", "grouped:inside"]
 
 
 @pytest.fixture(scope="module")
 def results():
     script = Path(__file__).with_name("distributed_check.py")
-    done = subprocess.run([sys.executable, str(script), "4", ",".join(EXACT + RANDOM + FP16)],
+    done = subprocess.run([sys.executable, str(script), "4", ",".join(EXACT + RANDOM + FP16),
+                           ",".join(KERAS)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     line = next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))
@@ -108,5 +113,18 @@ def test_bad_device_options_exit_2_with_one_line(tmp_path, flags, fragment):
 
 
 @pytest.mark.slow
-def test_the_keras_wrapper_refuses_a_multi_device_scope_in_words(results):
-    assert results["keras_refusal"].startswith("MultiTaskModel does not run under a multi-device tf.distribute")
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", KERAS)
+def test_keras_fit_of_the_wrapper_on_two_devices_trains_exactly_like_one(results, strategy):
+    result = results["keras:" + strategy]
+    assert result["replicas"] == 2
+    assert result["moved"] > 1e-2
+    assert result["diff"] <= 1e-5  # the same weights after 2 epochs as fit on one device
+    assert result["log_diff"] <= 1e-5  # fit's logs are global means: loss, each head's, and val_ ones
+    assert result["eval_diff"] <= 1e-5
+    assert {"size_loss", "val_shape_loss"} <= set(result["logs"])
+
+
+def test_the_keras_wrapper_names_what_does_not_run_on_two_devices(results):
+    assert "variables were made outside strategy.scope() (e.g. trunk_0_conv2d/kernel)" in results["keras_outside"]
+    assert results["keras_spe"].startswith("steps_per_execution > 1 does not run under a multi-device")

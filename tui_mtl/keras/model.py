@@ -12,7 +12,9 @@ The same strategy on the same batches gives the same weights as a tui-mtl Sessio
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import contextlib
+
+from typing import Any, Callable, Iterator
 
 import keras
 import tensorflow as tf
@@ -48,6 +50,19 @@ def _optimizer_factory(optimizer: str | Callable) -> Callable[[float], keras.opt
     if callable(optimizer):
         return optimizer
     return lambda rate: keras.optimizers.get({"class_name": optimizer, "config": {"learning_rate": rate}})
+
+
+@contextlib.contextmanager
+def _optimizers_update_here(distribution: tf.distribute.Strategy) -> Iterator[None]:
+    """Keras' optimizer asks for a merge_call before it moves the variables (`maybe_merge_call`), which
+    only a replica context can give. Inside our own merge_call we are already in cross-replica context,
+    where its update (`distribution.extended.update`) runs as is: tell the strategy no merge is needed."""
+    extended = distribution.extended
+    extended._use_merge_call = lambda: False
+    try:
+        yield
+    finally:
+        del extended._use_merge_call  # the strategy's own method again
 
 
 class _Losses(MetricsList):
@@ -94,6 +109,7 @@ class MultiTaskModel(keras.Model):
                              f"{', '.join(self.net.head_names)}")
         self._loss_scales = [float((loss_scales or {}).get(h, 1.0)) for h in self.net.head_names]
         self.strategy: Strategy | None = None
+        self._distribution: tf.distribute.Strategy | None = None  # set at compile: multi-device only
 
     def get_config(self) -> dict:
         """What `model.save("m.keras")` records to rebuild the wrapper (your model inside it, by
@@ -128,12 +144,11 @@ class MultiTaskModel(keras.Model):
         return self.inner(inputs, training=training)
 
     def compile(self, loss: dict, loss_weights: dict | None = None, **kwargs) -> None:
-        if tf.distribute.has_strategy() and tf.distribute.get_strategy().num_replicas_in_sync > 1:
-            # fit runs train_step per replica, and the aggregators need the gradients summed over replicas
-            # before they combine them: not built here yet (tui-mtl's own Session does it: --devices)
-            raise ValueError("MultiTaskModel does not run under a multi-device tf.distribute strategy yet; "
-                             "compile it outside the strategy's scope (one device), or train in tui-mtl with "
-                             "--devices")
+        self._distribution = self._replicated_strategy()
+        if self._distribution is not None and kwargs.get("steps_per_execution", 1) > 1:
+            # measured with TensorFlow 2.21 / Keras 3.15 on 2 logical CPUs: a plain keras.Model fails the same way
+            raise ValueError("steps_per_execution > 1 does not run under a multi-device tf.distribute strategy "
+                             "(Keras' own fit fails on it there too): compile with steps_per_execution=1")
         heads = self.net.head_names
         missing = [h for h in heads if h not in loss]
         if missing or set(loss) - set(heads):
@@ -144,7 +159,8 @@ class MultiTaskModel(keras.Model):
         self.ctx = StepContext(self.net, {h: _loss(loss[h]) for h in heads},
                                tf.Variable(weights, trainable=False, name="loss_weights"),
                                tf.Variable(self._loss_scales, trainable=False, name="loss_scales"),
-                               self._make_optimizer, seed=self._seed)
+                               self._make_optimizer, seed=self._seed,
+                               **steps.replica_hooks(self._distribution, lambda x, y: self.ctx.forward_losses(x, y)))
         self.strategy = Strategy(self.ctx, self.strategy_name, self.rates, self._params)
         self._need = steps.gradient_need(self.strategy)
         optimizers = self.strategy.layout.optimizers()
@@ -156,6 +172,22 @@ class MultiTaskModel(keras.Model):
         for tracker in self._trackers.values():
             tracker._direction = "down"  # what Keras' callbacks read to tell min from max (mode="auto")
         self._head_losses = _Losses(list(self._trackers.values()))
+
+    def _replicated_strategy(self) -> tf.distribute.Strategy | None:
+        """The multi-device tf.distribute strategy fit will run under (None: one device). Keras fixes a
+        model's strategy when the model is made, so the wrapper and your model must be made in its scope."""
+        made_in = self._distribute_strategy
+        current = tf.distribute.get_strategy() if tf.distribute.has_strategy() else None
+        if current is not None and current is not made_in:
+            raise ValueError("compile is inside a tf.distribute scope the MultiTaskModel was not made in: make "
+                             "your model and the MultiTaskModel inside `with strategy.scope():` too")
+        if made_in is None or made_in.num_replicas_in_sync == 1:
+            return None
+        outside = [v.path for v in self.inner.weights if not isinstance(v.value, tf.distribute.DistributedValues)]
+        if outside:
+            raise ValueError(f"your model's variables were made outside strategy.scope() (e.g. {outside[0]}): "
+                             "build or load the model inside `with strategy.scope():`")
+        return made_in
 
     @property
     def metrics(self) -> list:
@@ -185,15 +217,34 @@ class MultiTaskModel(keras.Model):
         return dict(y) if isinstance(y, dict) else dict(zip(self.net.head_names, y))
 
     def train_step(self, data):
+        """Under a multi-device strategy Keras runs this once per replica on its part of the batch:
+        the plan (global means and gradients, as Keras losses come divided by the replica count) is
+        summed over replicas, then applied once, in cross-replica context, as tui-mtl's Session does."""
         x, y = data[0], self._targets(data[1])
         strategy = self.strategy
         if strategy is None:
             raise RuntimeError("compile the MultiTaskModel before fit: compile makes the strategy's optimizers")
         plan = steps.compute(self.ctx, strategy, self._need, x, y, 0, False)
-        steps.apply(self.ctx, strategy, self._need, x, y, plan, 0, False)  # a non-finite step is skipped
+        if self._distribution is None:
+            steps.apply(self.ctx, strategy, self._need, x, y, plan, 0, False)  # a non-finite step is skipped
+        else:
+            replica = tf.distribute.get_replica_context()
+            plan = replica.all_reduce("SUM", plan)
+            replica.merge_call(self._apply_once, args=(x, y, plan))
         return self._track(plan.losses)
+
+    def _apply_once(self, distribution: tf.distribute.Strategy, x, y, plan: steps.Plan) -> None:
+        """In cross-replica context: every replica holds the same summed plan; apply one copy (x and y
+        stay per replica, for a weighting that evaluates the losses again after the step, FAMO)."""
+        assert self.strategy is not None
+        plan = tf.nest.map_structure(lambda v: distribution.experimental_local_results(v)[0], plan)
+        with _optimizers_update_here(distribution):
+            steps.apply(self.ctx, self.strategy, self._need, x, y, plan, 0, False)
 
     def test_step(self, data):
         x, y = data[0], self._targets(data[1])
         preds = self.net.model(x, training=False)  # by head name
-        return self._track([self.ctx.loss_fns[h](y[h], preds[h]) for h in self.net.head_names])
+        losses = [self.ctx.loss_fns[h](y[h], preds[h]) for h in self.net.head_names]
+        if self._distribution is not None:  # each replica's loss came divided by the replica count
+            losses = tf.distribute.get_replica_context().all_reduce("SUM", losses)
+        return self._track(losses)
