@@ -56,7 +56,7 @@ async def test_the_dialog_shows_each_choice_plainly_and_refuses_one_branch():
         await tick(app, dialog, "grouped")
         plan = str(dialog.query_one("#fork-plan").render())
         assert "two branches or more (only grouped now)" in plan and "press a to add summed" in plan
-        dialog.action_fork()
+        await press(app, "enter")
         await asyncio.sleep(0.05)
         assert app.screen is dialog and dash.comparison is None  # refused: a comparison needs two
         await press(app, "a")  # adds the strategy in force back
@@ -94,7 +94,7 @@ async def test_training_waits_while_the_dialog_is_open_and_forks_from_that_step(
                          what=lambda: f"the title at step {opened_at}: {dialog.query_one('#fork-title').render()}")
         weights_then = [w.copy() for w in parent.model.get_weights()]
         await tick(app, dialog, "grouped")
-        dialog.action_fork()
+        await press(app, "enter")  # forks (an option list's enter would untick grouped again)
         await wait_until(lambda: dash.comparison is not None, what="the fork")
         comparison = dash.comparison
         assert comparison.fork_step == opened_at

@@ -1,9 +1,10 @@
 """The fork dialog: pick the branches of a fair comparison from the step training is paused at.
 
-Each strategy is a line `[x] summed` (ticked, green) or `[ ] grouped`; space ticks or unticks the
-highlighted one, and the line above the buttons always says what ctrl+f will make. One more branch
-can keep the current strategy with changed rates or weights, and any other strategy can be typed by
-name. A comparison needs two branches: with one, ctrl+f refuses and `a` adds the current strategy.
+Each strategy is a line `[x] summed` (ticked, green) or `[ ] grouped`; space (or a click) ticks or
+unticks the highlighted one, enter (or ctrl+f) forks, and the line above the buttons always says what
+it will make. One more branch can keep the current strategy with changed rates or weights, and any
+other strategy can be typed by name. A comparison needs two branches: with one, enter refuses and
+`a` adds the current strategy.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
@@ -41,6 +43,19 @@ def tick_label(name: str, ticked: bool, current: bool) -> Text:
     return text
 
 
+class TickList(OptionList):
+    """The strategies to tick. Enter submits the dialog, as it does in its inputs: a newcomer who ticks
+    with space and presses enter means "fork", not "untick the last one" (an OptionList's enter selects)."""
+
+    BINDINGS = [Binding("enter", "submit", "Fork", show=False)]
+
+    class Submitted(Message):
+        pass
+
+    def action_submit(self) -> None:
+        self.post_message(self.Submitted())
+
+
 class ForkScreen(ModalScreen[ForkRequest | None]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
@@ -60,7 +75,7 @@ class ForkScreen(ModalScreen[ForkRequest | None]):
     def _title(self) -> str:
         return (f"[b]Fork at step {self.step:,}: compare from this exact point[/b] (training waits)\n"
                 "Every branch starts from the current weights and optimizer state and trains on the "
-                "same batches. space ticks · a adds the current strategy · ctrl+f forks · esc cancels")
+                "same batches. space ticks · a adds the current strategy · enter forks · esc cancels")
 
     def paused_at(self, step: int) -> None:
         """Training paused at `step` (the steps in flight when the dialog opened): the fork's step."""
@@ -71,7 +86,7 @@ class ForkScreen(ModalScreen[ForkRequest | None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog fork"):  # scrolls at 80x24
             yield Static(self._title(), id="fork-title", classes="dialog-text")
-            yield OptionList(*(Option(tick_label(n, n in self.ticked, n == self.current), id=n)
+            yield TickList(*(Option(tick_label(n, n in self.ticked, n == self.current), id=n)
                                for n in self.strategies), id="strategies")
             with Horizontal(classes="field"):
                 yield Label(f"{'other':>13}", classes="field-label")
@@ -88,7 +103,7 @@ class ForkScreen(ModalScreen[ForkRequest | None]):
             yield Label("", id="weight-error", classes="field-error")
             yield Static("", id="fork-plan", classes="fork-plan")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Fork (ctrl+f)", variant="primary", id="fork")
+                yield Button("Fork (enter)", variant="primary", id="fork")
                 yield Button("Cancel (esc)", id="cancel")
 
     def on_mount(self) -> None:
@@ -115,8 +130,8 @@ class ForkScreen(ModalScreen[ForkRequest | None]):
         self._check()
 
     @on(OptionList.OptionSelected, "#strategies")
-    def _selected(self, _event: OptionList.OptionSelected) -> None:
-        self.action_toggle()  # enter ticks too
+    def _clicked(self, _event: OptionList.OptionSelected) -> None:
+        self.action_toggle()  # a click ticks (enter forks: TickList)
 
     def action_add_current(self) -> None:
         if isinstance(self.focused, Input):
@@ -179,6 +194,7 @@ class ForkScreen(ModalScreen[ForkRequest | None]):
         self._check()
 
     @on(Input.Submitted)
+    @on(TickList.Submitted)
     @on(Button.Pressed, "#fork")
     def action_fork(self) -> None:
         request = self._check()
