@@ -63,8 +63,23 @@ def test_a_non_finite_gradient_names_the_head_it_came_from(strategy):
     report = session.run(6)
     step = 5 if strategy == "alternating" else 4  # alternating trains size at step 4, shape at 5
     assert report.state is State.FAULTED and report.fault.step == step
-    assert f"step {step}: non-finite gradient in shape" in report.fault.summary and report.fault.heads == ()
+    assert f"step {step}: non-finite or overflowing gradient in shape" in report.fault.summary
+    assert report.fault.heads == ()
     assert report.fault.blamed.startswith("shape weight=1e+38")
+
+
+@pytest.mark.parametrize("strategy", ["summed", "grouped"])
+def test_a_finite_gradient_whose_square_overflows_is_not_applied_and_the_weights_stay_finite(strategy):
+    """Found by a newcomer: size's loss x 1e21 gives finite gradients of ~1e20, whose squares overflow
+    Adam's second moment to inf and, a step later, the weights to NaN; every value the guard saw was
+    finite. Now the step is not applied and the fault names size."""
+    session = Session(tiny_preset(strategy={"name": strategy}, training={"diagnostics_every": 0}))
+    session.run(3)
+    session.set_loss_scale("size", 1e21)
+    report = session.run(6)
+    assert report.state is State.FAULTED
+    assert f"step {report.fault.step}: non-finite or overflowing gradient in size" in report.fault.summary
+    assert all(np.isfinite(w).all() for w in session.model.get_weights())  # the last good weights
 
 
 def test_lowering_a_rate_after_a_wreck_is_not_blamed_and_rewind_still_undoes_the_cause():

@@ -39,15 +39,16 @@ def blame(step: int, change: Change | None, newest_snapshot: int | None) -> Blam
 
 
 def nonfinite_fault(step: int, heads: list[str], losses: tuple, why: Blame, faulty: tuple = ()) -> Fault:
-    """`faulty`: per head, whether its loss or own gradients were not finite (the step's guard)."""
+    """`faulty`: per head, whether its loss was not finite or its own gradients not safe to apply (the
+    step's guard: finite, with a finite square)."""
     bad = tuple(h for h, v in zip(heads, losses) if not math.isfinite(float(v)))
     gradients = tuple(h for h, flag in zip(heads, faulty) if flag)
     if bad:
         what = f"non-finite loss in {', '.join(bad)}"
     elif gradients:
-        what = f"non-finite gradient in {', '.join(gradients)}"
+        what = f"non-finite or overflowing gradient in {', '.join(gradients)}"
     else:
-        what = "a non-finite trunk gradient"
+        what = "a non-finite or overflowing trunk gradient"
     advice = ("Rewind to before that change, or change it, then resume." if why.change else
               "Rewind, or lower a learning rate, then resume.")
     summary = f"step {step:,}: {what}{why.phrase}; the step was not applied"

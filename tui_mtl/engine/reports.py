@@ -47,7 +47,7 @@ class Event:
 
 class FaultKind(str, Enum):
     LOSS = "non-finite loss"
-    GRADIENT = "non-finite gradient"
+    GRADIENT = "non-finite or overflowing gradient"
     FAILED = "step failed"
 
     def __str__(self) -> str:

@@ -170,9 +170,9 @@ def apply(ctx: StepContext, strategy: Strategy, need: GradientNeed, x, y, plan: 
     if diagnose and need is GradientNeed.PER_HEAD and G is None:
         G = tf.stack([gradmath.flatten(grads) for grads in plan.per_head])
     measure = diagnose and need is GradientNeed.PER_HEAD and layout.per_head_trunk  # grouped: each optimizer's step
-    tensors = [*plan.losses, *tf.nest.flatten(rows), *tf.nest.flatten(plan.heads), *plan.weighting,
-               *(value for _, value in updates if value.dtype.is_floating)]
-    finite = tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(t)) for t in tensors]))
+    values = [*plan.losses, *(value for _, value in updates if value.dtype.is_floating)]
+    finite = tf.logical_and(all_finite(values),
+                            all_safe_gradients([*tf.nest.flatten(rows), *tf.nest.flatten(plan.heads), *plan.weighting]))
     fallback = tf.zeros([ctx.k, G.shape[1]]) if measure and G is not None else tf.constant(0.0)
 
     def applied():
@@ -212,20 +212,28 @@ def finish(ctx: StepContext, strategy: Strategy, need: GradientNeed, x, y, plan:
 
 
 def faulty_heads(ctx: StepContext, need: GradientNeed, plan: Plan, variant: int) -> tf.Tensor:
-    """[K] bool: head i's loss, its head's gradients or (where the step took it) its own trunk
-    gradient is not finite. Under `summed` the trunk gets one gradient of the sum, which names no head."""
-    def finite(tensors: list) -> tf.Tensor:
-        return tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(t)) for t in tensors]))
-
+    """[K] bool: head i's loss is not finite, or its head's gradients or (where the step took it) its
+    own trunk gradient are not safe to apply. Under `summed` the trunk gets one gradient of the sum,
+    which names no head."""
     flags = []
     for i in range(ctx.k):
-        own = [plan.losses[i]]
         if need is GradientNeed.ONE_HEAD:
-            own += [*plan.heads[0], *plan.per_head[0]] if i == variant else []
+            own = [*plan.heads[0], *plan.per_head[0]] if i == variant else []
         else:
-            own += [*plan.heads[i], *(plan.per_head[i] if need is GradientNeed.PER_HEAD else [])]
-        flags.append(tf.logical_not(finite(own)))
+            own = [*plan.heads[i], *(plan.per_head[i] if need is GradientNeed.PER_HEAD else [])]
+        flags.append(tf.logical_not(tf.logical_and(all_finite([plan.losses[i]]), all_safe_gradients(own))))
     return tf.stack(flags)
+
+
+def all_finite(tensors: list) -> tf.Tensor:
+    return tf.reduce_all(tf.stack([tf.constant(True), *(tf.reduce_all(tf.math.is_finite(t)) for t in tensors)]))
+
+
+def all_safe_gradients(gradients: list) -> tf.Tensor:
+    """Every gradient finite, and its square too: Adam's and RMSprop's second moment of a gradient
+    beyond ~1.8e19 overflows float32 to inf (and to NaN on the next step), so a step with such a
+    gradient would write NaN into the weights although every value it was given was finite."""
+    return all_finite([tf.square(tf.cast(g, tf.float32)) for g in gradients])
 
 
 def replica_hooks(distribution, forward_losses: Callable) -> dict:
