@@ -6,6 +6,7 @@ contender alike. Targets (issue 16):
   grouped time / summed time <= (1 + 2K) / 3
 
     python benchmarks/bench_fused.py [--steps 600] [--rounds 3] [--models tiny,quickstart,seed-two-heads,heavy]
+    python benchmarks/bench_fused.py --mirrored   # MirroredStrategy over 2 logical CPUs: fused vs 1 step per call
 """
 
 from __future__ import annotations
@@ -37,13 +38,25 @@ def model_preset(name: str):
     return load_preset(name)
 
 
-def session_contender(preset, strategy: str, per_call):
+def session_contender(preset, strategy: str, per_call, distribution=None):
     # validation, diagnostics and reports as rare as possible: we time training steps only
     preset = preset.with_changes(strategy={"name": strategy},
                                  training={"validate_every": 10**9, "diagnostics_every": 0,
                                            "steps_per_call": per_call})
-    session = Session(preset, report_interval=3600.0)
+    session = Session(preset, report_interval=3600.0, distribution=distribution)
     return session, (lambda steps: session.run(steps))
+
+
+def measure_mirrored(preset, steps: int, rounds: int) -> dict:
+    """Under MirroredStrategy (each step's plan summed over replicas): fused calls vs one step per call."""
+    from tui_mtl.devices import make_distribution
+
+    dist = make_distribution([0, 1])
+    contenders = {}
+    for strategy in ("summed", "grouped"):
+        for per_call in (1, "auto"):
+            _, contenders[f"{strategy} {per_call}/call"] = session_contender(preset, strategy, per_call, dist)
+    return interleaved_rates(contenders, steps, rounds, warmup=100)
 
 
 def measure(preset, steps: int, rounds: int) -> dict:
@@ -62,7 +75,20 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--models", default="tiny,quickstart,seed-two-heads,heavy")
+    parser.add_argument("--mirrored", action="store_true", help="2 logical CPUs under MirroredStrategy")
     args = parser.parse_args()
+    if args.mirrored:
+        import tensorflow as tf
+
+        cpu = tf.config.list_physical_devices("CPU")[0]  # before TensorFlow starts
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        for name in args.models.split(","):
+            rate = measure_mirrored(model_preset(name), args.steps if name != "heavy" else max(60, args.steps // 10),
+                                    args.rounds)
+            print(f"\n{name}, 2 replicas: steps/s  " + "  ".join(f"{c} {v:.0f}" for c, v in rate.items()))
+            print(f"  fused / 1 per call: summed {rate['summed auto/call'] / rate['summed 1/call']:.2f}, "
+                  f"grouped {rate['grouped auto/call'] / rate['grouped 1/call']:.2f}", flush=True)
+        return
     for name in args.models.split(","):
         preset = model_preset(name)
         k = len(preset.model.heads)

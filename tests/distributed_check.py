@@ -43,7 +43,9 @@ for key in strategies:
     options = {"scaled": {"loss_scaling": LossScaling(initial=1024.0, growth_steps=4)},
                "fp16": {"mixed_precision": "fp16", "loss_scaling": LossScaling(initial=2.0 ** 24)}}.get(mode, {})
     start = {"name": "mgda", "aggregator": {"representation": True}} if mode == "ub" else {"name": "summed"}
-    preset = tiny_preset(strategy=start, data={"shuffle": True}, training={"diagnostics_every": 3})
+    # "NAME:fused": 3 steps per call (no diagnostics), each step's plan summed over the replicas
+    training = {"diagnostics_every": 0, "steps_per_call": 3} if mode == "fused" else {"diagnostics_every": 3}
+    preset = tiny_preset(strategy=start, data={"shuffle": True}, training=training)
     single = Session(preset, **(options if mode == "fp16" else {}))  # else unscaled: the same weights
     mirrored = Session(preset, distribution=dist, **options)
     reports = []
@@ -60,7 +62,7 @@ for key in strategies:
               for h in single.head_names}
     results[key] = {"diff": diff, "moved": moved, "loss_diff": max(losses.values()),
                      "replicas": mirrored.replicas, "diagnostics": any(r.diagnostics for r in reports),
-                     "mirrored": mirrored_everywhere(mirrored),
+                     "mirrored": mirrored_everywhere(mirrored), "fused": not mirrored.stepper.will_trace_fused(),
                      "loss_scales": [single.capture().loss_scale, mirrored.capture().loss_scale],
                      "overflow_skips": mirrored.overflow_skips, "paused": mirrored.state.value != "finished"}
 # tui_mtl.keras.MultiTaskModel in Keras' own fit: mirrored over two devices vs one, same global batches
@@ -114,4 +116,12 @@ for key, make, options in [("keras_outside", lambda: outside, {}),
             results[key] = None
         except ValueError as err:
             results[key] = str(err)
+# a later session in the process over the same devices, with other shapes (the app after picking
+# another preset): its own make_distribution call, as the app makes one per session
+wider = tiny_preset(model={"trunk": [{"type": "conv2d", "filters": 6, "kernel_size": 3}, {"type": "flatten"},
+                                     {"type": "dense", "units": 12}]})
+later = Session(wider, distribution=make_distribution([0, 1]))
+report = later.run(3)
+results["later_session"] = {"state": report.state.value, "step": report.step,
+                            "fault": report.fault.summary if report.fault else None}
 print("RESULT " + json.dumps(results))

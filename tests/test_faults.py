@@ -82,6 +82,29 @@ def test_a_finite_gradient_whose_square_overflows_is_not_applied_and_the_weights
     assert all(np.isfinite(w).all() for w in session.model.get_weights())  # the last good weights
 
 
+def test_a_step_that_fails_in_the_graph_says_why_not_graph_execution_error():
+    """A failing op's message opens with "Graph execution error:" and the stack where the node was
+    made; the fault said only that. Now it gives the cause: the user's own assertion here."""
+    import keras
+    import tensorflow as tf
+
+    class Guarded(keras.layers.Layer):
+        def call(self, x):
+            tf.debugging.assert_less(tf.reduce_max(x), -1.0, message="activations out of range in my layer")
+            return x
+
+    image = keras.Input(shape=(8, 8, 1))
+    z = Guarded()(keras.layers.Dense(4)(keras.layers.Flatten()(image)))
+    model = keras.Model(image, {"a": keras.layers.Dense(1, name="a")(z), "b": keras.layers.Dense(1, name="b")(z)})
+    x = np.random.default_rng(0).random((64, 8, 8, 1), "float32")
+    session = Session.from_model(model, {"a": {"kind": "regression"}, "b": {"kind": "regression"}},
+                                 (x, {"a": x.mean((1, 2, 3)), "b": x.std((1, 2, 3))}))
+    report = session.run(2)
+    assert report.state is State.FAULTED
+    assert "summed step failed (InvalidArgumentError: assertion failed: [activations out of range in my layer]" \
+        in report.fault.summary
+
+
 def test_lowering_a_rate_after_a_wreck_is_not_blamed_and_rewind_still_undoes_the_cause():
     """Found by a newcomer: after trunk lr=1e30 wrecked the weights, setting it back to 0.01 was
     blamed for the next fault, and rewind went back to before the fix (restoring 1e30)."""

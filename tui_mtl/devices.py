@@ -63,9 +63,17 @@ def configure(gpus: list[int] | None = None, memory_growth: bool = True) -> list
     return visible
 
 
+_mirrored: dict[tuple[str, ...], Any] = {}  # one MirroredStrategy per device set, for the process
+
+
 def make_distribution(devices: list[int] | str | None):
     """None for one device; otherwise a MirroredStrategy over the chosen GPUs (or, on a machine
-    without GPUs, over logical CPU devices: how the multi-device code is tested here)."""
+    without GPUs, over logical CPU devices: how the multi-device code is tested here).
+
+    The same devices give the same strategy object for the life of the process: every strategy numbers
+    its collective ops from the same start, so a second one over the same devices reuses the first's
+    numbers, and a later session's all-reduce of other shapes failed ('Shape mismatch in the collective
+    instance')."""
     if devices is None:
         return None
     import tensorflow as tf
@@ -79,7 +87,10 @@ def make_distribution(devices: list[int] | str | None):
         chosen.append(available[index])
     if len(chosen) < 2 and devices == "all":
         return None  # one device: nothing to mirror
-    return tf.distribute.MirroredStrategy(chosen)
+    key = tuple(chosen)
+    if key not in _mirrored:
+        _mirrored[key] = tf.distribute.MirroredStrategy(chosen)
+    return _mirrored[key]
 
 
 class DeviceOptions:

@@ -259,17 +259,10 @@ def xla(function: Callable, jit_compile: bool) -> Callable:
     return tf.function(function, autograph=False, jit_compile=True) if jit_compile else function
 
 
-def build_step(ctx: StepContext, strategy: Strategy, distribution, accumulate: Callable,
-               on_trace: Callable[[], None], jit_compile: bool = False) -> Callable:
-    """A `tf.function(source, variant, diagnose)` (a TracedStep) for one strategy: one trace per (variant, diagnose).
-
-    `source` is an iterator (the batch is drawn inside the graph, as Keras `fit` does) or an (x, y)
-    batch shared by a comparison's branches. `accumulate(losses, applied)` adds to the session's
-    on-device loss sums; `on_trace()` counts traces (it runs only while tracing). `jit_compile`: the
-    step on its batch is compiled by XLA (on each replica, the forward and backward passes).
-    """
-    need = gradient_need(strategy)
-
+def summed_on_replicas(ctx: StepContext, strategy: Strategy, need: GradientNeed, distribution,
+                       jit_compile: bool) -> Callable:
+    """`(x, y, variant, diagnose) -> Plan`: `compute` on every replica's part of the batch, summed across
+    replicas (one copy, in cross-replica context). `jit_compile`: XLA compiles each replica's part."""
     def replica(a, b, variant, diagnose):
         plan = compute(ctx, strategy, need, a, b, variant, diagnose)
         return tf.distribute.get_replica_context().all_reduce("SUM", plan)
@@ -280,8 +273,23 @@ def build_step(ctx: StepContext, strategy: Strategy, distribution, accumulate: C
         per_replica = distribution.run(on_replica, args=(x, y, variant, diagnose))
         return tf.nest.map_structure(lambda v: distribution.experimental_local_results(v)[0], per_replica)
 
+    return summed_plan
+
+
+def build_step(ctx: StepContext, strategy: Strategy, distribution, accumulate: Callable,
+               on_trace: Callable[[], None], jit_compile: bool = False) -> Callable:
+    """A `tf.function(source, variant, diagnose)` (a TracedStep) for one strategy: one trace per (variant, diagnose).
+
+    `source` is an iterator (the batch is drawn inside the graph, as Keras `fit` does) or an (x, y)
+    batch shared by a comparison's branches. `accumulate(losses, applied)` adds to the session's
+    on-device loss sums; `on_trace()` counts traces (it runs only while tracing). `jit_compile`: the
+    step on its batch is compiled by XLA (on each replica, the forward and backward passes).
+    """
+    need = gradient_need(strategy)
+    summed_plan = None if distribution is None else summed_on_replicas(ctx, strategy, need, distribution, jit_compile)
+
     def on_batch(x, y, variant, diagnose):
-        if distribution is None:
+        if summed_plan is None:
             plan = compute(ctx, strategy, need, x, y, variant, diagnose)
         else:
             plan = summed_plan(x, y, variant, diagnose)
@@ -299,19 +307,21 @@ def build_step(ctx: StepContext, strategy: Strategy, distribution, accumulate: C
 
 
 def build_fused(ctx: StepContext, strategy: Strategy, accumulate: Callable, on_trace: Callable[[], None],
-                jit_compile: bool = False) -> Callable:
-    """A `tf.function(iterator, count)` (a TracedStep) running up to `count` plain steps (no diagnostics, one device,
+                jit_compile: bool = False, distribution=None) -> Callable:
+    """A `tf.function(iterator, count)` (a TracedStep) running up to `count` plain steps (no diagnostics,
     one variant) in one call, as Keras' `steps_per_execution` does: each draws its batch from
     `iterator` inside the graph, and the loop stops after the first step that was not applied.
     Returns (steps run, the last step applied, its losses, rescaled, faulty): one host read per call.
-    `jit_compile`: each step on its batch is compiled by XLA (the loop and the iterator are not)."""
+    `jit_compile`: each step on its batch is compiled by XLA (the loop and the iterator are not).
+    `distribution`: each step's plan is summed over its replicas, as in `build_step`."""
     need = gradient_need(strategy)
+    summed_plan = None if distribution is None else summed_on_replicas(ctx, strategy, need, distribution, jit_compile)
 
     def on_batch(x, y):
-        plan = compute(ctx, strategy, need, x, y, 0, False)
+        plan = compute(ctx, strategy, need, x, y, 0, False) if summed_plan is None else summed_plan(x, y, 0, False)
         return finish(ctx, strategy, need, x, y, plan, 0, False, accumulate)
 
-    on_batch_compiled = xla(on_batch, jit_compile)
+    on_batch_compiled = xla(on_batch, jit_compile and distribution is None)
 
     def fused(iterator, count):
         on_trace()

@@ -10,6 +10,7 @@ stop at the first non-finite step.
 from __future__ import annotations
 
 import contextlib
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -38,8 +39,21 @@ def device_errors():
     except tf.errors.ResourceExhaustedError as err:
         raise DeviceMemoryError(out_of_memory_message(err)) from None
     except tf.errors.OpError as err:
-        first = (err.message or type(err).__name__).strip().splitlines()[0][:300]
-        raise StepFailure(f"{type(err).__name__}: {first}") from None
+        raise StepFailure(f"{type(err).__name__}: {op_error_cause(err.message)}") from None
+
+
+_BOILERPLATE = re.compile(r"(Graph execution error:|Detected at node|File |\[\[|\d+ root error\(s\) found"
+                          r"|\d+ successful operations|\d+ derived errors)")
+
+
+def op_error_cause(message: str | None) -> str:
+    """The line of a TensorFlow op error that says what went wrong: a graph's error opens with
+    "Graph execution error:" and the Python stack where the node was made, and the cause comes after."""
+    for line in (message or "").splitlines():
+        line = re.sub(r"^\(\d+\) [A-Z_]+:\s*", "", line.strip())  # "(0) INVALID_ARGUMENT:  ..."
+        if line and not _BOILERPLATE.match(line):
+            return line[:300]
+    return (message or "").strip().splitlines()[0][:300] if (message or "").strip() else "no message"
 
 
 def with_input_shape_of(preset: Preset, model: Any) -> Preset:
@@ -211,9 +225,9 @@ class TFStepper:
         return (self._current, self._variant(), diagnose) not in self._traced
 
     def fusable(self) -> bool:
-        """Whether the current strategy can run several steps per call: one device, one variant
-        (alternating picks its head on the host each step)."""
-        return self._dist is None and not self._strategies[self._current].layout.one_head
+        """Whether the current strategy can run several steps per call: one variant (alternating
+        picks its head on the host each step)."""
+        return not self._strategies[self._current].layout.one_head
 
     def will_trace_fused(self) -> bool:
         return (self._current, "fused") not in self._traced
@@ -230,7 +244,8 @@ class TFStepper:
                 self.trace_counts[name] += 1
 
             fused = self._fused_steps[name] = build_fused(self.ctx, strategy, self._accumulate, on_trace,
-                                                          jit_compile=self.preset.training.jit_compile)
+                                                          jit_compile=self.preset.training.jit_compile,
+                                                          distribution=self._dist)
         key = (name, "fused")
         traced = key not in self._traced
         self._planned = None
