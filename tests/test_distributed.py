@@ -98,7 +98,7 @@ def test_bf16_computes_in_bfloat16_with_float32_outputs_and_trains():
 
 @pytest.mark.parametrize("flags,fragment", [
     (["--devices", "x"], "'x' is not a device index"),
-    (["--devices", "0,1"], "no CPU device 1"),  # this machine: one CPU device, no GPU
+    (["--devices", "0,1"], "no CPU device 1: 1 available (/device:CPU:0) (no GPU here"),  # one CPU device, no GPU
     (["--gpus", "3"], "no GPU 3"),
     (["--mixed-precision", "fp8"], "invalid choice: 'fp8'"),
 ])

@@ -83,7 +83,8 @@ def make_distribution(devices: list[int] | str | None):
     chosen = available if devices == "all" else []
     for index in ([] if devices == "all" else devices):
         if index >= len(available):
-            raise ValueError(f"no {kind} device {index}: {len(available)} available ({', '.join(available)})")
+            where = "" if kind == "GPU" else " (no GPU here: --devices mirrors the model over GPUs)"
+            raise ValueError(f"no {kind} device {index}: {len(available)} available ({', '.join(available)}){where}")
         chosen.append(available[index])
     if len(chosen) < 2 and devices == "all":
         return None  # one device: nothing to mirror
