@@ -230,3 +230,16 @@ def test_a_comparison_row_stars_only_a_value_it_shows():
     assert row.cells() == ("x", "1e-03", "0.5000", "0.4000", "—", "0.6000", "0.5000", "0.7000", "diverged", "", "")
     starred = CompareRow("x", 0.001, True, values=((0.5, 0.4, 0.3, True, False),), with_best=False)
     assert starred.cells() == ("x", "1e-03…", "0.5000", "0.3000★")
+
+
+def test_a_cut_cell_ends_in_an_ellipsis_and_a_loss_scale_is_never_cut():
+    """At 80 columns "xent×1e21" was cut to "xent×1e2": another number, with nothing to say so."""
+    from tui_mtl.ui.rows import LOSS_WIDTH, loss_cell
+    from tui_mtl.ui.widgets.head_table import fit
+
+    assert loss_cell("sparse_categorical_crossentropy", 1e21) == "xe…×1e21"
+    assert loss_cell("mse", 1e3) == "mse×1e3" and loss_cell("mse", 1.0) == "mse"
+    assert all(len(loss_cell(name, scale)) <= LOSS_WIDTH
+               for name in ("mse", "binary_crossentropy", "sparse_categorical_crossentropy")
+               for scale in (None, 0.5, 20.0, 1e3, 1e21, 1e-30))
+    assert fit("0.123456789", 7) == "0.1234…" and fit("0.12", 7) == "0.12   "

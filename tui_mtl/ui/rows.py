@@ -9,6 +9,19 @@ from tui_mtl.presets import loss_label
 from tui_mtl.ui.formatting import fmt_effective, fmt_metric, fmt_rate, fmt_scale, fmt_value, fmt_weight
 
 
+LOSS_WIDTH = 8  # the head table's loss column
+
+
+def loss_cell(loss: str, scale: float | None) -> str:
+    """The loss name and its scale when not 1, in LOSS_WIDTH: the name gives way, the scale never does
+    ("xent×1e21" became "xent×1e2", another number, when the cell was cut)."""
+    suffix = fmt_scale(scale) if scale not in (None, 1.0) else ""
+    name = loss_label(loss)
+    if len(name) + len(suffix) > LOSS_WIDTH:
+        name = name[:max(0, LOSS_WIDTH - len(suffix) - 1)] + "…"
+    return name + suffix
+
+
 @dataclass(frozen=True)
 class HeadRow:
     head: str
@@ -27,8 +40,7 @@ class HeadRow:
     def cells(self) -> tuple[str, ...]:
         lr = fmt_rate(self.lr) + ("…" if self.pending else "")
         weight = fmt_effective(self.effective) if self.effective is not None else fmt_weight(self.weight)
-        loss = loss_label(self.loss) + (fmt_scale(self.scale) if self.scale not in (None, 1.0) else "")
-        return (self.head, loss, weight, lr, fmt_value(self.train),
+        return (self.head, loss_cell(self.loss, self.scale), weight, lr, fmt_value(self.train),
                 fmt_value(self.best), fmt_value(self.val), fmt_metric(self.metric_name, self.metric))
 
 

@@ -7,11 +7,13 @@ from rich.style import Style
 from textual.strip import Strip
 from textual.widget import Widget
 
+from tui_mtl.ui.rows import LOSS_WIDTH
 
-# (key, label, width): fixed widths, so live values never get cut; fits 80 columns with 3-6 letter heads.
-# The loss column shows the head's loss scale when it is not 1 ("mse×1e3").
-COLUMNS = (("head", "head", 8), ("loss", "loss", 8), ("weight", "weight", 6), ("lr", "lr", 8), ("train", "train", 7),
-           ("best", "best", 7), ("val", "val", 7), ("metric", "val metric", 11))
+
+# (key, label, width): fixed widths, so live values never get cut; fits 80 columns with 3-6 letter heads
+# (a longer cell ends in "…"). The loss column shows the head's loss scale when it is not 1 ("mse×1e3").
+COLUMNS = (("head", "head", 8), ("loss", "loss", LOSS_WIDTH), ("weight", "weight", 6), ("lr", "lr", 8),
+           ("train", "train", 7), ("best", "best", 7), ("val", "val", 7), ("metric", "val metric", 11))
 
 
 def compare_columns(branches: list[str], current: str, with_best: bool = True) -> tuple:
@@ -23,6 +25,11 @@ def compare_columns(branches: list[str], current: str, with_best: bool = True) -
             columns.append((f"{name}/best", "best", 8))
         columns.append((f"{name}/val", "val", 9))
     return tuple(columns)
+
+
+def fit(cell: str, width: int) -> str:
+    """A cell in its column: padded, or cut with an ellipsis (a cut number must not read as another)."""
+    return cell.ljust(width) if len(cell) <= width else cell[:width - 1] + "…"
 
 
 def columns_width(columns: tuple) -> int:
@@ -56,7 +63,7 @@ class HeadTable(Widget):
         self.cursor_row = 0
 
     def _line(self, cells: tuple[str, ...]) -> str:
-        return " " + "  ".join(cell[:width].ljust(width) for cell, width in zip(cells, self.widths))
+        return " " + "  ".join(fit(cell, width) for cell, width in zip(cells, self.widths))
 
     def get_content_height(self, container, viewport, width: int) -> int:
         return 1 + max(len(self._cells), 1)
