@@ -192,3 +192,24 @@ def test_signal_stops_at_a_step_writes_the_checkpoint_and_exits(tmp_path, sig):
         assert (run / "metrics.csv").stat().st_size > 0
     finally:
         tmux("kill-session", "-t", name, capture_output=True)
+
+
+@pytest.mark.skipif(TMUX is None, reason="tmux is not installed (.ci/run installs it with apt-get)")
+def test_a_quick_q_while_loading_exits_and_leaves_no_empty_run_folder(tmp_path):
+    """q while TensorFlow still loads: the process ends with 0 and no run folder holding only a stderr
+    log of TensorFlow's start-up lines is left behind (one was, every time)."""
+    runs = tmp_path / "runs"
+    name = f"tui-mtl-quick-q-{os.getpid()}"
+    command = " ".join(console_script()) + " quickstart"
+    shell = f"env -u COLUMNS -u LINES TUI_MTL_RUNS_DIR={runs} {command}; echo exit=$?; sleep 30"
+    tmux("new-session", "-d", "-s", name, "-x", "80", "-y", "24", "sh", "-c", shell, check=True)
+    pane = Pane(name)
+    try:
+        pane.wait_for(lambda t: "LOADING" in t, 30, "the first frame")
+        assert runs.is_dir() and len(list(runs.iterdir())) == 1  # the folder exists while loading
+        pane.keys("q")
+        text = pane.wait_for(lambda t: "exit=" in t, 30, "the app to exit")
+        assert "exit=0" in text
+        assert list(runs.iterdir()) == []
+    finally:
+        tmux("kill-session", "-t", name, capture_output=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -56,6 +57,19 @@ def find_run(name_or_path: str, root: Path | None = None, marker: str = "preset.
                 raise TuiMtlError(f"{path}: not a run folder (no {marker})")
             return path
     raise TuiMtlError(f"no run {name_or_path!r} (looked for a folder of that name and under {root})")
+
+
+def discard_if_unused(path: Path | None) -> bool:
+    """Remove a run folder nothing was recorded in: the app quit before its session started, leaving
+    at most TensorFlow's start-up lines in stderr.log (one with a traceback stays: it says what went
+    wrong). Returns whether it was removed."""
+    if path is None or not path.is_dir() or any(p.name != "stderr.log" for p in path.iterdir()):
+        return False
+    log = path / "stderr.log"
+    if log.is_file() and "Traceback" in log.read_text(errors="replace"):
+        return False
+    shutil.rmtree(path, ignore_errors=True)
+    return not path.exists()
 
 
 def recent_runs(root: Path | None = None, limit: int | None = None, marker: str = "preset.toml") -> list[Path]:

@@ -286,6 +286,10 @@ def run_app(preset: str | None = None, *, fps: int = DEFAULT_FPS, runs_dir: str 
         if failed:
             print(failed, file=sys.stderr)
     code = app.return_code if app is not None else 1
+    if not code and app is not None:  # a quit before the session started leaves no empty run folder
+        from tui_mtl.runs.folders import discard_if_unused
+
+        discard_if_unused(app.run_dir)
     if code and redirect is not None and redirect.log_path is not None:
         print(f"tui-mtl: stopped with an error; details in {redirect.log_path}", file=sys.stderr)
     if exit_process and "tensorflow" in sys.modules:
