@@ -21,6 +21,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any, Callable, NamedTuple
 
+import numpy as np
 import tensorflow as tf
 
 from tui_mtl.strategies import gradmath
@@ -229,11 +230,15 @@ def all_finite(tensors: list) -> tf.Tensor:
     return tf.reduce_all(tf.stack([tf.constant(True), *(tf.reduce_all(tf.math.is_finite(t)) for t in tensors)]))
 
 
+SAFE_GRADIENT = float(np.sqrt(np.finfo(np.float32).max))  # ~1.8e19: beyond it, g * g overflows float32
+
+
 def all_safe_gradients(gradients: list) -> tf.Tensor:
-    """Every gradient finite, and its square too: Adam's and RMSprop's second moment of a gradient
-    beyond ~1.8e19 overflows float32 to inf (and to NaN on the next step), so a step with such a
-    gradient would write NaN into the weights although every value it was given was finite."""
-    return all_finite([tf.square(tf.cast(g, tf.float32)) for g in gradients])
+    """Every |gradient| below SAFE_GRADIENT (one comparison: NaN and inf fail it too): Adam's and
+    RMSprop's second moment of a larger one overflows float32 to inf (and to NaN on the next step), so
+    such a step would write NaN into the weights although every value it was given was finite."""
+    return tf.reduce_all(tf.stack([tf.constant(True), *(
+        tf.reduce_all(tf.abs(g) < tf.constant(SAFE_GRADIENT, g.dtype)) for g in gradients)]))
 
 
 def replica_hooks(distribution, forward_losses: Callable) -> dict:

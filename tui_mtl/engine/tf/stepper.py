@@ -49,11 +49,10 @@ _BOILERPLATE = re.compile(r"(Graph execution error:|Detected at node|File |\[\[|
 def op_error_cause(message: str | None) -> str:
     """The line of a TensorFlow op error that says what went wrong: a graph's error opens with
     "Graph execution error:" and the Python stack where the node was made, and the cause comes after."""
-    for line in (message or "").splitlines():
-        line = re.sub(r"^\(\d+\) [A-Z_]+:\s*", "", line.strip())  # "(0) INVALID_ARGUMENT:  ..."
-        if line and not _BOILERPLATE.match(line):
-            return line[:300]
-    return (message or "").strip().splitlines()[0][:300] if (message or "").strip() else "no message"
+    lines = [re.sub(r"^\(\d+\) [A-Z_]+:\s*", "", line.strip())  # "(0) INVALID_ARGUMENT:  ..."
+             for line in (message or "").splitlines() if line.strip()]
+    cause = next((line for line in lines if not _BOILERPLATE.match(line)), lines[0] if lines else "no message")
+    return cause[:300]
 
 
 def with_input_shape_of(preset: Preset, model: Any) -> Preset:
