@@ -249,9 +249,10 @@ async def test_divergence_blames_the_change_rewind_undoes_it_and_space_resumes_t
     async with app.run_test(size=SIZE):
         dash = await started(app)
         await wait_until(lambda: dash.session.step_count > 120, what="healthy steps")
-        # bright at 1e9, then the trunk at 1e30: at 1e9 a trunk whose ReLUs all die stays finite
-        # (one start in ten here), at 1e30 the next layer's products overflow whichever units live
-        for head_row, rate in ((2, "1e9"), (3, "1e30")):
+        # two changes: bright to a harmless 0.05, then the trunk to 1e30, which overflows at once. (A wild
+        # first change made this flaky: bright at 1e9 can kill every trunk ReLU, and a dead trunk has zero
+        # gradient, so 1e30 never overflows.) The fault blames the second; rewinding undoes both.
+        for head_row, rate in ((2, "0.05"), (3, "1e30")):
             await press(app, *["down"] * (head_row - dash.query_one("#heads").cursor_row), "e")
             await wait_until(lambda: isinstance(app.screen, EditHeadScreen), what="edit")
             app.screen.query_one("#learning_rate").value = rate
