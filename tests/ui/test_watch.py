@@ -24,7 +24,8 @@ async def test_watch_plots_a_streamed_fit_and_follows_new_rows(tmp_path):
         assert len(app.plots["a"].last_data.train[0]) == 8
         assert "step 8" in app.status_text() and "finished" in app.status_text()
         model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, callbacks=[LiveCallback(run, interval=0)])
-        await wait_until(lambda: app.tail.series.step == 12, what="the second fit followed", timeout=30)  # a second fit into the same folder goes on from step 8
+        # a second fit into the same folder goes on from step 8
+        await wait_until(lambda: app.tail.series.step == 12, what="the second fit followed", timeout=30)
         assert app.tail.series.train["a"][0] == [float(s) for s in range(1, 13)]
         await pilot.press("l")
         assert app.plots["a"].log_scale
