@@ -129,6 +129,19 @@ def test_compare_command_prints_per_branch_rows_and_writes_branch_columns(tmp_pa
     (run,) = (tmp_path / "runs").iterdir()  # a run folder, with a folder per branch
     assert {p.name for p in (run / "branches").iterdir()} == {"summed", "grouped"}
     assert (run / "branches" / "grouped" / "checkpoint.npz").is_file()
+    # its report: the table's final validation losses, each branch's curves, and how to get a verdict
+    import json
+
+    data = json.loads((run / "comparison.json").read_text())
+    assert data["seeds"] == [0] and data["branches"] == "branches"
+    for head in ("size", "shape", "bright"):
+        for branch in ("summed", "grouped"):
+            row = next(line.split() for line in lines if line.split()[:2] == [head, branch])
+            assert data["results"][branch][head] == [pytest.approx(float(row[4]), rel=2e-3)]
+    page = (run / "report.html").read_text()
+    assert f"report: {run / 'report.html'}" in result.stdout
+    assert "summed, grouped on one seed (0)" in page and "one seed, no test" in page and "--seeds 5" in page
+    assert page.count("<svg") == 6 and "--warmup 10" in page
     rows = list(csv.DictReader(out.open()))
     assert rows and int(rows[-1]["step"]) == 30
     assert {"summed:loss_size", "grouped:loss_size", "grouped:val_loss_bright"} <= set(rows[0])

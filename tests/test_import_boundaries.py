@@ -11,7 +11,7 @@ import pytest
 
 def loaded_after(module: str) -> set[str]:
     code = (f"import sys, {module}; "
-            "print(' '.join(m for m in ('tensorflow', 'keras', 'textual') if m in sys.modules))")
+            "print(' '.join(m for m in ('tensorflow', 'keras', 'textual', 'matplotlib', 'scipy') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     return set(result.stdout.split())
@@ -27,6 +27,13 @@ def test_the_engines_controller_and_the_presets_need_no_tensorflow(module):
                                     "tui_mtl.ui.summary", "tui_mtl.ui.session_source"])
 def test_what_the_dashboard_shows_is_computed_without_textual_or_tensorflow(module):
     assert loaded_after(module) == set()
+
+
+@pytest.mark.parametrize("module", ["tui_mtl.ui.app", "tui_mtl.cli.main"])
+def test_the_app_and_the_cli_start_without_tensorflow_or_the_report_libraries(module):
+    """Seconds of imports a launch does not need: TensorFlow loads on the training thread, matplotlib and
+    scipy when a report or a verdict is made."""
+    assert loaded_after(module) & {"tensorflow", "keras", "matplotlib", "scipy"} == set()
 
 
 def test_tensorflow_for_the_app_skips_what_keras_would_load_unused_and_it_still_imports_later():

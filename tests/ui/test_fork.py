@@ -221,3 +221,31 @@ async def test_at_80x24_the_legend_names_every_branch_even_when_they_need_two_li
         names = list(dash.comparison.branches)
         assert len(str(legend.render())) > legend.region.width  # more than one line's worth...
         assert all(name in shown for name in names), (names, shown)  # ...and every name on screen
+
+
+async def test_when_the_branches_finish_their_report_is_written_and_said():
+    """The app's comparison gets the report `compare` writes: each branch's last validation after the
+    fork, its curves, and the command that retrains it; the changes line says where it is."""
+    import json
+
+    app = make_app(ui_preset(training={"steps": 60, "validate_every": 20}), record=True)
+    async with app.run_test(size=SIZE):
+        dash = await started(app)
+        await wait_until(lambda: dash.model.state is State.FINISHED, what="finished")
+        dialog = await open_dialog(app)
+        await tick(app, dialog, "grouped")
+        await press(app, "enter")
+        await wait_until(lambda: dash.comparison is not None, what="fork")
+        comparison = dash.comparison
+        page = dash.run_dir / "report.html"
+        await wait_until(lambda: page.is_file() and f"comparison report: {page}" in (dash.model.note or ""),
+                         what="the report, said", timeout=90)
+        data = json.loads((dash.run_dir / "comparison.json").read_text())
+        assert comparison.step_count == 120 and data["branches"] == "branches"
+        for name, branch in comparison.branches.items():
+            steps, values = branch.history.val["size"].points()
+            assert steps[-1] == 120 and data["results"][name]["size"] == [pytest.approx(values[-1])]
+        text = page.read_text()
+        assert "Forked in the app at step 60" in text and "the last validation loss is at step 120" in text
+        assert "--strategies summed,grouped --warmup 60 --steps 60" in text
+        assert text.count("<svg") == 2 * len(comparison.branches["summed"].head_names)

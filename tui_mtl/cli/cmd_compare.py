@@ -85,12 +85,30 @@ def main(argv: list[str]) -> int:
     if writer:
         print(f"metrics written to {writer.path}")
     if run_dir:
+        page = _write_report(run_dir, comparison, results, preset, "tui-mtl compare " + shlex.join(argv))
         print(f"run folder: {run_dir} (a folder per branch under branches/)")
+        print(f"report: {page} (one seed: add --seeds 5 for intervals and a tested verdict)")
     if comparison.diverged:
         for name, fault in comparison.diverged.items():
             print(diverged_line(fault, f" in branch {name}"), file=sys.stderr)
         return DIVERGED
     return OK
+
+
+def _write_report(run_dir, comparison, results: dict, preset, command: str):
+    """comparison.json and report.html for one seed: the final validation losses (NaN: diverged)."""
+    import math
+
+    from tui_mtl.cli.seeds import metric_name
+    from tui_mtl.report.comparison_file import write_comparison
+    from tui_mtl.report.data import ONE_SEED_BRANCHES
+    from tui_mtl.stats import paired_differences
+
+    heads = preset.model.head_names
+    seed_results = {name: {h: [math.nan if name in comparison.diverged else float(val[h])] for h in heads}
+                    for name, (val, _metric) in results.items()}
+    return write_comparison(run_dir, seed_results, paired_differences(seed_results, heads), seeds=[preset.data.seed],
+                            vary=[], metric=metric_name(1), command=command, branches=ONE_SEED_BRANCHES)
 
 
 def _check_window(window: int, seeds: int, warmup: int, steps: int, validate_every: int) -> None:

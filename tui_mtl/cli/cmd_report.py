@@ -11,8 +11,9 @@ from tui_mtl.cli.output import OK
 
 def parser() -> argparse.ArgumentParser:
     p = cli_args.Parser(prog="tui-mtl report",
-                        description="Build the report of a `compare --seeds` run: report.html (one file, no network) "
-                                    "or, with --format md, report/report.md with PNG figures.")
+                        description="Build the report of a comparison (`compare`, or a fork in the app) from its run "
+                                    "folder: report.html (one file, no network) or, with --format md, "
+                                    "report/report.md with PNG figures.")
     p.add_argument("run", help="a run folder, its name, or 'latest'")
     p.add_argument("--format", choices=("html", "md"), default="html", help="html (default) or md")
     cli_args.add_runs_dir(p)

@@ -7,16 +7,14 @@ validation losses wobble from one validation to the next."""
 
 from __future__ import annotations
 
-import json
 import math
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from tui_mtl.cli.output import BranchProgress, fmt
 from tui_mtl.cli.tables import seeds_table
 from tui_mtl.cli.training import diverged_line, open_recorder, train
-from tui_mtl.fileio import atomic_write_text
 from tui_mtl.presets import Preset
 from tui_mtl.report.data import COMPARISON_FILE
 from tui_mtl.runs import folder_name
@@ -141,11 +139,9 @@ def report(outcome: SeedsOutcome, heads: list[str], vary: tuple[str, ...], run_d
     for line in verdict_lines(differences, measured=metric_name(window)):
         print(f"  {line}")
     if run_dir:
-        data = {"seeds": outcome.seeds, "vary": list(vary), "metric": metric_name(window), "window": window,
-                "command": command, "results": outcome.results, "differences": [asdict(d) for d in differences]}
-        atomic_write_text(run_dir / COMPARISON_FILE, json.dumps(data, indent=2, allow_nan=True) + "\n")
-        from tui_mtl.report import read_report_data, write_html
+        from tui_mtl.report.comparison_file import write_comparison
 
-        page = write_html(read_report_data(run_dir))
+        page = write_comparison(run_dir, outcome.results, differences, seeds=outcome.seeds, vary=list(vary),
+                                metric=metric_name(window), command=command, window=window)
         print(f"run folder: {run_dir} (seed-N/branches/ per seed; {COMPARISON_FILE}: every number above)")
         print(f"report: {page}")

@@ -8,7 +8,7 @@ from pathlib import Path
 from tui_mtl.fileio import atomic_write_text
 from tui_mtl.report.data import ReportData
 from tui_mtl.report.plots import curves_figure, differences_figure, svg
-from tui_mtl.report.tables import summary_rows
+from tui_mtl.report.tables import one_seed_hint, summary_rows
 from tui_mtl.stats import verdict_lines
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em;color:#222}
@@ -29,11 +29,9 @@ def render_html(data: ReportData) -> str:
     title = f"tui-mtl: {escape(data.run_dir.name)}"
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>",
              f"<style>{STYLE}</style></head><body>",
-             f"<h1>{escape(', '.join(data.strategies))} on {len(data.seeds)} seeds</h1>",
-             f"<p>Run folder <code>{escape(str(data.run_dir))}</code>; "
-             f"seeds {escape(', '.join(map(str, data.seeds)))}, "
-             f"varying {escape(', '.join(data.vary) or 'init')}. Within a seed every strategy starts from the same "
-             f"weights and sees the same batches.</p>",
+             f"<h1>{escape(', '.join(data.strategies))} {escape(data.seeds_text())}</h1>",
+             f"<p>Run folder <code>{escape(str(data.run_dir))}</code>. {escape(data.note)} Within a seed every "
+             f"strategy starts from the same weights and sees the same batches.{escape(one_seed_hint(data))}</p>",
              f"<h2>Verdict</h2><ul>{items}</ul>",
              f"<h2>{escape(data.metric.capitalize())}</h2>", _table(summary_rows(data))]
     for head in data.heads:

@@ -7,7 +7,7 @@ from pathlib import Path
 from tui_mtl.fileio import atomic_write_text
 from tui_mtl.report.data import ReportData
 from tui_mtl.report.plots import curves_figure, differences_figure, png
-from tui_mtl.report.tables import summary_rows
+from tui_mtl.report.tables import one_seed_hint, summary_rows
 from tui_mtl.stats import verdict_lines
 
 
@@ -20,8 +20,9 @@ def _table(rows: list[list[str]]) -> str:
 def write_markdown(data: ReportData, folder: Path | None = None) -> Path:
     folder = folder or data.run_dir / "report"
     folder.mkdir(parents=True, exist_ok=True)
-    lines = [f"# {', '.join(data.strategies)} on {len(data.seeds)} seeds", "",
-             f"Seeds {', '.join(map(str, data.seeds))}, varying {', '.join(data.vary) or 'init'}.", "",
+    lines = [f"# {', '.join(data.strategies)} {data.seeds_text()}", "",
+             f"{data.note} Within a seed every strategy starts from the same weights and sees the same batches."
+             f"{one_seed_hint(data)}".strip(), "",
              "## Verdict", "", *(f"- {line}" for line in verdict_lines(data.differences, measured=data.metric)), "",
              f"## {data.metric.capitalize()}", "", _table(summary_rows(data)), ""]
     for i, head in enumerate(data.heads):

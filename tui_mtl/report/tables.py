@@ -20,3 +20,11 @@ def summary_rows(data: ReportData) -> list[list[str]]:
             ci = f"{_fmt(interval.low)} .. {_fmt(interval.high)}" if math.isfinite(interval.low) else "-"
             rows.append([head, strategy, _fmt(interval.mean), ci, str(interval.n), str(interval.diverged or "")])
     return rows
+
+
+def one_seed_hint(data: ReportData) -> str:
+    """With one seed there is no interval and no test: say how to get them."""
+    if len(data.seeds) > 1:
+        return ""
+    return (" One seed gives no interval and no test: `tui-mtl compare PRESET --strategies ... --seeds 5` repeats "
+            "the comparison and says whether each difference is real.")

@@ -25,6 +25,7 @@ from textual.message import Message
 
 from tui_mtl.errors import CommandError, TuiMtlError
 from tui_mtl.runs import folder_name
+from tui_mtl.ui.fork_report import ForkReport
 from tui_mtl.ui.messages import (DeviceChanged, ForkFailed, ForkReady, Note, ReportsReady, SessionFailed, SessionReady,
                                  TrainingFailed)
 
@@ -80,6 +81,7 @@ class TrainingWorker:
         self._trainer: Any = None  # the Session or Comparison being served
         self._started = False  # a session exists: its final checkpoint must be waited for
         self._recorders: list = []
+        self._fork_report: ForkReport | None = None  # the comparison being served, if it has a run folder
         self._device_dynamic = False
         self._last_probe = 0.0
         self._frozen_at: tuple = ()
@@ -121,6 +123,7 @@ class TrainingWorker:
             if session is not None:
                 self._serve(session)
         finally:
+            self._write_fork_report(final=True)
             for recorder in self._recorders:
                 try:
                     recorder.close(final_checkpoint=True)
@@ -193,6 +196,7 @@ class TrainingWorker:
         if self.run_dir is not None:
             for name, branch in comparison.branches.items():
                 self._open_recorder(Path(self.run_dir) / "branches" / folder_name(name), branch)
+            self._fork_report = ForkReport(Path(self.run_dir), self.preset, branches)
         comparison.subscribe(self._on_report)
         comparison.extend(self.preset.training.steps)  # the branches train at once
         with self._lock:
@@ -220,6 +224,21 @@ class TrainingWorker:
             except Exception:  # noqa: BLE001 — best effort
                 self._device_dynamic = False
         self.reports.push(report)
+        if isinstance(report, dict) and self._fork_report is not None and self._fork_report.due(report):
+            self._write_fork_report(final=False)
+
+    def _write_fork_report(self, final: bool) -> None:
+        """The comparison's report.html, said on the changes line when the branches finish."""
+        trainer = self._trainer
+        if self._fork_report is None or not hasattr(trainer, "branches"):
+            return
+        try:
+            page = self._fork_report.write(trainer)
+        except Exception as err:  # noqa: BLE001 — said; training and the quit go on
+            self._post(Note(f"comparison report not written: {type(err).__name__}: {err}", error=True))
+            return
+        if page is not None and not final:
+            self._post(Note(f"comparison report: {page}"))
 
     def _trainer_session(self) -> Any:
         trainer = self._trainer
