@@ -50,8 +50,9 @@ def curves_figure(data: ReportData, head: str):
         if high / low > 10:
             ax.set_yscale("log")
     average = "geometric mean" if shown and all(np.all(s > 0) for s in shown) else "mean"
-    ax.set_title(f"{head}: validation loss ({average} over {len(data.seeds)} seeds, {CONFIDENCE:.0%} band)",
-                 fontsize=10)
+    over = (f"{average} over {len(data.seeds)} seeds, {CONFIDENCE:.0%} band" if len(data.seeds) > 1
+            else f"one seed, {data.seeds[0]}")
+    ax.set_title(f"{head}: validation loss ({over})", fontsize=10)
     ax.set_xlabel("step")
     ax.grid(alpha=0.3)
     if ax.lines:
