@@ -50,6 +50,22 @@ def test_a_study_searches_the_ranges_prunes_and_its_best_value_is_what_training_
     val_loss, _ = fresh.validate()
     expected = sum(fresh.weights[h] * val_loss[h] for h in val_loss)
     assert best.value == pytest.approx(expected, rel=1e-5)
+    # its run folder: every trial in sweep.json, and a report (best in bold) that `report` rebuilds
+    import json
+    import os
+    from pathlib import Path
+
+    (run,) = Path(os.environ["TUI_MTL_RUNS_DIR"]).iterdir()
+    data = json.loads((run / "sweep.json").read_text())
+    assert [(t["number"], t["state"]) for t in data["trials"]] == [(t.number, t.state.name) for t in study.trials]
+    assert data["front"] == [best.number] and data["names"] == ["lr:size", "lr:trunk"]
+    page = (run / "report.html").read_text()
+    assert f"report: {run / 'report.html'}" in out
+    assert page.count("<tr") == 1 + 8 and page.count("<tr class='win'><td>" + str(best.number) + "</td>") == 1
+    assert "<svg" in page and "<script" not in page and "src=" not in page and "--sampler-seed 1" in page
+    (run / "report.html").unlink()
+    assert main(["report", str(run)]) == 0 and (run / "report.html").read_text() == page
+    assert main(["report", str(run), "--format", "md"]) == 2
     saved = load_preset("best")  # --save: the best trial's rates as a user preset
     assert saved.model.head("size").learning_rate == pytest.approx(best.params["lr:size"])
     assert saved.training.trunk_learning_rate == pytest.approx(best.params["lr:trunk"])
@@ -77,6 +93,7 @@ def test_two_processes_share_one_sqlite_study(preset_file, tmp_path):
     ([], "name something to search"),
     (["--strategy", "grouped", "--lr", "trunk=1e-4:1e-2"], "no trunk rate to search"),
     (["--lr", "size=1e-4:1e-2", "--objective", "area"], "--objective area: unknown head"),
+    (["--lr", "size=1e-4:1e-2", "--objective", "pareto", "--save", "x"], "a Pareto sweep has no single best trial"),
 ])
 def test_bad_sweeps_are_one_line(args, expected, preset_file, capsys):
     assert main(["sweep", str(preset_file), *args]) == 2
@@ -91,3 +108,33 @@ def test_trials_that_diverge_fail_with_their_reason_and_the_sweep_ends(preset_fi
     failed = [line for line in out.splitlines() if line.startswith("trial ")]
     assert len(failed) == 2 and all(": failed: step " in line and "non-finite" in line for line in failed)
     assert "2 trials: 0 complete, 0 pruned, 2 failed (diverged)" in out and "no trial completed" in out
+
+
+def test_a_pareto_sweep_answers_with_the_trials_no_other_beats_on_every_head(preset_file, capsys):
+    import json
+    import os
+    from pathlib import Path
+
+    code = main(["sweep", str(preset_file), "--lr", "size=1e-4:1e-1", "--lr", "shape=1e-4:1e-1", "--trials", "5",
+                 "--steps", "20", "--objective", "pareto", "--sampler-seed", "3"])
+    out = capsys.readouterr().out
+    assert code == 0
+    (run,) = Path(os.environ["TUI_MTL_RUNS_DIR"]).iterdir()
+    data = json.loads((run / "sweep.json").read_text())
+    heads = data["heads"]
+    assert heads == ["size", "shape", "bright"] and data["pareto"]
+    done = [t for t in data["trials"] if t["state"] == "COMPLETE"]
+    assert len(done) == 5  # no pruning with several objectives
+    for t in done:  # the objectives are each head's final validation loss
+        assert t["values"] == [pytest.approx(t["val_loss"][h]) for h in heads]
+
+    def dominated(t):
+        return any(all(o <= v for o, v in zip(other["values"], t["values"])) and other["values"] != t["values"]
+                   for other in done)
+    front = sorted(t["number"] for t in done if not dominated(t))
+    assert sorted(data["front"]) == front  # Optuna's front is the non-dominated set
+    printed = [line for line in out.splitlines() if line.startswith("trial ") and ": tui-mtl run " in line]
+    assert sorted(int(line.split()[1].rstrip(":")) for line in printed) == front
+    assert f"Pareto front: {len(front)} trial(s)" in out
+    page = (run / "report.html").read_text()
+    assert "Pareto front" in page and page.count("<tr class='win'>") == len(front)

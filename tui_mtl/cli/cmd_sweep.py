@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import argparse
 import math
+import shlex
 
 from tui_mtl.cli import args as cli_args
 from tui_mtl.cli.output import OK, fmt
-from tui_mtl.cli.training import preset_from_args, train
+from tui_mtl.cli.training import make_run_dir, preset_from_args, train
+
+PARETO = "pareto"
 
 
 def range_arg(text: str):
@@ -35,7 +38,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--trials", type=cli_args.positive_int, default=20,
                    help="the study's number of trials, counted over every process sharing it (default 20)")
     p.add_argument("--objective", metavar="HEAD",
-                   help="minimise this head's validation loss (default: the preset-weighted sum over heads)")
+                   help="minimise this head's validation loss, or `pareto`: every head's at once (Optuna's "
+                        "multi-objective TPE, no pruning), answered by the Pareto front (default: the "
+                        "preset-weighted sum over heads)")
     p.add_argument("--storage", metavar="URL",
                    help="an Optuna storage URL, e.g. sqlite:///sweep.db, shared by processes and machines "
                         "(default: in memory)")
@@ -44,6 +49,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--save", metavar="NAME", help="save the best trial's settings as a user preset NAME")
     p.add_argument("--steps", type=cli_args.positive_int, help="steps per trial (default: the preset's)")
     p.add_argument("--seed", type=cli_args.seed, help="data and initialisation seed (default: the preset's)")
+    cli_args.add_runs_dir(p)
+    p.add_argument("--no-record", action="store_true", help="write no run folder (sweep.json and report.html)")
     cli_args.add_device_options(p)
     return p
 
@@ -60,8 +67,12 @@ def _check(args, preset) -> None:
         for r in ranges:
             if r.head not in known:
                 raise cli_args.UsageError(f"{flag} {r.text()}: unknown head {r.head!r}; heads are {', '.join(known)}")
-    if args.objective is not None and args.objective not in heads:
-        raise cli_args.UsageError(f"--objective {args.objective}: unknown head; heads are {', '.join(heads)}")
+    if args.objective is not None and args.objective not in (*heads, PARETO):
+        raise cli_args.UsageError(f"--objective {args.objective}: unknown head; heads are {', '.join(heads)} "
+                                  f"(or {PARETO}: every head at once)")
+    if args.objective == PARETO and args.save:
+        raise cli_args.UsageError(f"--save {args.save}: a Pareto sweep has no single best trial; pick one from its "
+                                  f"front (each line prints its `tui-mtl run` flags) or sweep one --objective")
     if args.save and (problem := check_preset_name(args.save)):
         raise cli_args.UsageError(f"--save {args.save}: {problem}")
     strategy = args.strategy or preset.strategy.name
@@ -78,14 +89,17 @@ def _check(args, preset) -> None:
 class TrialPrinter:
     """One line per finished trial, as Optuna reports it."""
 
-    def __init__(self, names: list[str]):
+    def __init__(self, names: list[str], heads: list[str] | None = None):
         self.names = names
+        self.heads = heads  # a Pareto sweep: one value per head
 
     def __call__(self, study, trial) -> None:
         settings = ", ".join(f"{name.replace(':', ' ')} {trial.params[name]:.3g}" for name in self.names
                              if name in trial.params)
         state = trial.state.name
-        if state == "COMPLETE":
+        if state == "COMPLETE" and self.heads:
+            tail = "val loss " + " ".join(f"{h} {fmt(v)}" for h, v in zip(self.heads, trial.values))
+        elif state == "COMPLETE":
             best = study.best_trial
             tail = f"objective {fmt(trial.value)}  (best {fmt(best.value)}, trial {best.number})"
         elif state == "PRUNED":
@@ -109,19 +123,49 @@ def main(argv: list[str]) -> int:
         session.set_strategy(args.strategy)
     steps = args.steps or preset.training.steps
     spec = SweepSpec(lrs=args.lr, weights=args.weight, steps=steps, trials=args.trials,
-                     objective_head=args.objective, storage=args.storage,
+                     objective_head=None if args.objective == PARETO else args.objective,
+                     pareto=args.objective == PARETO, storage=args.storage,
                      study_name=args.study or f"{preset.name}-{session.strategy}", sampler_seed=args.sampler_seed)
     names = [param_name(LR, r.head) for r in args.lr] + [param_name(WEIGHT, r.head) for r in args.weight]
-    objective = (f"{args.objective}'s val loss" if args.objective else
-                 "sum_i w_i val_loss_i (" + ", ".join(f"{h} {fmt(w)}" for h, w in session.weights.items()) + ")")
+    if spec.pareto:
+        objective = "every head's val loss (" + ", ".join(session.head_names) + "): the Pareto front"
+    elif args.objective:
+        objective = f"{args.objective}'s val loss"
+    else:
+        objective = "sum_i w_i val_loss_i (" + ", ".join(f"{h} {fmt(w)}" for h, w in session.weights.items()) + ")"
     print(f"{preset.name}: sweeping {', '.join(r.text() for r in args.lr + args.weight)} with {session.strategy}, "
           f"{steps} steps per trial, study {spec.study_name!r} ({args.trials} trials in all); minimising "
           f"{objective}", flush=True)
+    heads = list(session.head_names)
+    printer = TrialPrinter(names, heads if spec.pareto else None)
+    record = None
+    if not args.no_record:
+        from tui_mtl.fileio import atomic_write_text
+        from tui_mtl.sweep.record import SweepRecord
+
+        run_dir = make_run_dir(f"{preset.name}-sweep", args.runs_dir)
+        atomic_write_text(run_dir / "preset.toml", preset.to_toml())
+        record = SweepRecord(run_dir, {"names": names, "heads": heads, "objective": objective, "pareto": spec.pareto,
+                                       "strategy": session.strategy, "steps": steps, "study": spec.study_name,
+                                       "command": "tui-mtl sweep " + shlex.join(argv)})
+
+    def on_trial(study, trial) -> None:
+        printer(study, trial)
+        if record is not None:
+            record(study, trial)
+
     stopper = Stopper(session)
-    study = train(stopper, lambda: run_study(session, spec, TrialPrinter(names), lambda: stopper.stopped))
-    if study is None:  # a second ctrl+c: the storage keeps the trials that finished
+    study = train(stopper, lambda: run_study(session, spec, on_trial, lambda: stopper.stopped))
+    if study is None:  # a second ctrl+c: the storage and sweep.json keep the trials that finished
         return OK
-    return _report(study, names, preset, session, args)
+    code = _report(study, names, preset, session, args, heads if spec.pareto else None)
+    if record is not None:
+        from tui_mtl.report.sweep import write_sweep_html
+
+        record.write(study)  # with the study's final state (a trial pruned by the stop included)
+        run_dir = record.path.parent
+        print(f"run folder: {run_dir} (sweep.json: every trial)\nreport: {write_sweep_html(run_dir)}")
+    return code
 
 
 class Stopper:
@@ -135,14 +179,17 @@ class Stopper:
         self.session.stop()
 
 
-def _report(study, names: list[str], preset, session, args) -> int:
-    done = [t for t in study.trials if t.state.name == "COMPLETE" and t.value is not None and math.isfinite(t.value)]
+def _report(study, names: list[str], preset, session, args, pareto_heads: list[str] | None = None) -> int:
+    done = [t for t in study.trials if t.state.name == "COMPLETE" and t.values is not None
+            and all(math.isfinite(v) for v in t.values)]
     counts = {state: sum(t.state.name == state for t in study.trials) for state in ("COMPLETE", "PRUNED", "FAIL")}
     print(f"\n{len(study.trials)} trials: {counts['COMPLETE']} complete, {counts['PRUNED']} pruned, "
           f"{counts['FAIL']} failed (diverged)")
     if not done:
         print("no trial completed: widen the ranges or lower the rates")
         return OK
+    if pareto_heads:
+        return _report_front(study, names, session, args, pareto_heads)
     rows = [("trial", *names, "objective")]
     for t in sorted(done, key=lambda t: t.value)[:5]:
         rows.append((str(t.number), *(f"{t.params[n]:.3g}" for n in names), fmt(t.value)))
@@ -150,11 +197,30 @@ def _report(study, names: list[str], preset, session, args) -> int:
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
     best = study.best_trial
-    flags = " ".join(f"--{n.split(':')[0]} {n.split(':')[1]}={best.params[n]:.3g}" for n in names)
+    flags = _flags(best, names)
     print(f"best: trial {best.number}, objective {fmt(best.value)}; to train with it: tui-mtl run {args.preset} "
           f"--strategy {session.strategy} {flags}")
     if args.save:
         _save(session, best, names, args.save, preset)
+    return OK
+
+
+def _flags(trial, names: list[str]) -> str:
+    return " ".join(f"--{n.split(':')[0]} {n.split(':')[1]}={trial.params[n]:.3g}" for n in names)
+
+
+def _report_front(study, names: list[str], session, args, heads: list[str]) -> int:
+    """The Pareto front: every trial no other beats on every head, lowest first on the first head."""
+    front = sorted(study.best_trials, key=lambda t: t.values)
+    print(f"Pareto front: {len(front)} trial(s) that no other trial beats on every head's val loss")
+    rows = [("trial", *names, *heads)]
+    for t in front:
+        rows.append((str(t.number), *(f"{t.params[n]:.3g}" for n in names), *(fmt(v) for v in t.values)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    for t in front:
+        print(f"trial {t.number}: tui-mtl run {args.preset} --strategy {session.strategy} {_flags(t, names)}")
     return OK
 
 

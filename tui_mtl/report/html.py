@@ -13,13 +13,16 @@ from tui_mtl.stats import verdict_lines
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
-th{background:#f3f3f3}pre{background:#f6f6f6;padding:.8em;overflow-x:auto}li.win{font-weight:600}
+th{background:#f3f3f3}pre{background:#f6f6f6;padding:.8em;overflow-x:auto}li.win,tr.win{font-weight:600}
 figure{margin:1em 0}svg{max-width:100%;height:auto}"""
 
 
-def _table(rows: list[list[str]]) -> str:
+def table(rows: list[list[str]], bold: list[bool] | None = None) -> str:
+    """The first row is the header; `bold[i]`: body row i stands out (the best)."""
     head = "".join(f"<th>{escape(c)}</th>" for c in rows[0])
-    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows[1:])
+    marks = bold or [False] * (len(rows) - 1)
+    body = "".join(("<tr class='win'>" if mark else "<tr>") + "".join(f"<td>{escape(c)}</td>" for c in row)
+                   + "</tr>" for row, mark in zip(rows[1:], marks))
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -33,7 +36,7 @@ def render_html(data: ReportData) -> str:
              f"<p>Run folder <code>{escape(str(data.run_dir))}</code>. {escape(data.note)} Within a seed every "
              f"strategy starts from the same weights and sees the same batches.{escape(one_seed_hint(data))}</p>",
              f"<h2>Verdict</h2><ul>{items}</ul>",
-             f"<h2>{escape(data.metric.capitalize())}</h2>", _table(summary_rows(data))]
+             f"<h2>{escape(data.metric.capitalize())}</h2>", table(summary_rows(data))]
     for head in data.heads:
         parts.append(f"<h2>{escape(head)}</h2>")
         parts.append(f"<figure>{svg(curves_figure(data, head))}</figure>")

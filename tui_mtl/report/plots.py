@@ -82,8 +82,11 @@ def differences_figure(data: ReportData, head: str):
 
 
 def svg(fig) -> str:
+    """Inline SVG, the same bytes for the same figure (no date, fixed element ids): a rebuilt report
+    differs from the first only where its numbers do."""
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg")
+    with matplotlib.rc_context({"svg.hashsalt": "tui-mtl"}):
+        fig.savefig(buffer, format="svg", metadata={"Date": None})
     plt.close(fig)
     text = buffer.getvalue()
     return text[text.index("<svg"):]  # inline: without the XML prolog

@@ -3,7 +3,11 @@ as new: it trains exactly like a new Session, without rebuilding or retracing), 
 rates and weights, and trains, reporting the objective after every `validate_every` steps so the
 median pruner can stop a poor trial early. A trial whose training diverges fails (Optuna's FAIL),
 with the engine's one-line reason kept as a user attribute. Any Optuna storage URL lets several
-processes or machines share one study; `trials` caps the study's total, not this process's."""
+processes or machines share one study; `trials` caps the study's total, not this process's.
+
+With `pareto`, every head's validation loss is an objective of its own (Optuna's multi-objective
+TPE): the study's answer is the Pareto front, trials no other beats on every head. Optuna does not
+prune multi-objective trials, so each trains all its steps."""
 
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ class SweepSpec:
     steps: int = 500
     trials: int = 20
     objective_head: str | None = None  # None: sum_i w_i val_loss_i
+    pareto: bool = False  # one objective per head (in head order); no pruning
     storage: str | None = None  # an Optuna storage URL (None: in memory)
     study_name: str = "tui-mtl"
     sampler_seed: int | None = None
@@ -53,18 +58,21 @@ def run_study(session, spec: SweepSpec, on_trial: Callable[[Any, Any], None] | N
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # each trial gets one line from `on_trial`
     weights = dict(session.weights)  # the objective's weights: the preset's, not a trial's
     every = session.preset.training.validate_every
+    heads = list(session.head_names)
     study = optuna.create_study(study_name=spec.study_name, storage=spec.storage, load_if_exists=True,
-                                direction="minimize", sampler=optuna.samplers.TPESampler(seed=spec.sampler_seed),
+                                directions=["minimize"] * (len(heads) if spec.pareto else 1),
+                                sampler=optuna.samplers.TPESampler(seed=spec.sampler_seed),
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0))
+    failed = [math.nan] * len(heads) if spec.pareto else math.nan  # Optuna marks such a trial FAIL
 
-    def objective(trial) -> float:
+    def objective(trial) -> float | list[float]:
         trial.set_user_attr("process", f"{socket.gethostname()}:{os.getpid()}")  # who ran it, in a shared study
         session.reset()
         for r in spec.lrs:
             session.set_lr(r.head, trial.suggest_float(param_name(LR, r.head), r.low, r.high, log=True))
         for r in spec.weights:
             session.set_weight(r.head, trial.suggest_float(param_name(WEIGHT, r.head), r.low, r.high, log=True))
-        done, value = 0, math.nan
+        done, value, losses = 0, math.nan, {}
         while done < spec.steps:
             chunk = min(every, spec.steps - done)
             report = session.run(chunk)
@@ -74,15 +82,18 @@ def run_study(session, spec: SweepSpec, on_trial: Callable[[Any, Any], None] | N
                 raise optuna.TrialPruned()
             if report.state is State.FAULTED:
                 trial.set_user_attr("diverged", report.fault.summary)
-                return math.nan  # Optuna marks the trial FAIL; the sampler learns to avoid it
-            value = objective_value(session.validate()[0], weights, spec.objective_head)
+                return failed  # the sampler learns to avoid it
+            losses = session.validate()[0]
+            value = objective_value(losses, weights, spec.objective_head)
             if not math.isfinite(value):
                 trial.set_user_attr("diverged", f"step {done}: non-finite validation loss")
-                return math.nan
-            trial.report(value, done)
-            if trial.should_prune():
-                raise optuna.TrialPruned()
-        return value
+                return failed
+            if not spec.pareto:
+                trial.report(value, done)
+                if trial.should_prune():
+                    raise optuna.TrialPruned()
+        trial.set_user_attr("val_loss", {h: float(v) for h, v in losses.items()})  # every head, for the report
+        return [float(losses[h]) for h in heads] if spec.pareto else value
 
     callbacks: list[Callable] = [MaxTrialsCallback(spec.trials, states=None)]
     if on_trial is not None:

@@ -84,6 +84,8 @@ def scan_runs(limit: int = RECENT_RUNS) -> list[RunEntry]:
             why = "no checkpoint.npz: nothing to resume"
             if (path / "comparison.json").is_file():
                 why = "a comparison over seeds: see its report.html; its branches resume from seed-N/branches/"
+            elif (path / "sweep.json").is_file():
+                why = "a sweep: see its report.html; tui-mtl run with a trial's flags trains one"
             entries.append(RunEntry(path, name, None, None, why, when))
             continue
         try:
