@@ -27,7 +27,7 @@ from tui_mtl.errors import CommandError, TuiMtlError
 from tui_mtl.runs import folder_name
 from tui_mtl.ui.fork_report import ForkReport
 from tui_mtl.ui.messages import (DeviceChanged, ForkFailed, ForkReady, Note, ReportsReady, SessionFailed, SessionReady,
-                                 TrainingFailed)
+                                 Toast, TrainingFailed)
 
 DEVICE_REFRESH_SECONDS = 2.0
 
@@ -237,8 +237,9 @@ class TrainingWorker:
         except Exception as err:  # noqa: BLE001 — said; training and the quit go on
             self._post(Note(f"comparison report not written: {type(err).__name__}: {err}", error=True))
             return
-        if page is not None and not final:
+        if page is not None and not final:  # the path in full in a toast: the changes line may cut it
             self._post(Note(f"comparison report: {page}"))
+            self._post(Toast(str(page), title="Comparison report written"))
 
     def _trainer_session(self) -> Any:
         trainer = self._trainer
