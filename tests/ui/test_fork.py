@@ -249,3 +249,45 @@ async def test_when_the_branches_finish_their_report_is_written_and_said():
         assert "Forked in the app at step 60" in text and "the last validation loss is at step 120" in text
         assert "--strategies summed,grouped --warmup 60 --steps 60" in text
         assert text.count("<svg") == 2 * len(comparison.branches["summed"].head_names)
+
+
+async def test_fork_times_seeds_runs_compare_over_seeds_in_the_background_and_shows_its_verdict():
+    """'× 2 seeds': the real `compare --seeds 2` in a child process, with the settings in force and
+    the current step as warm-up; the live run stays paused and unforked; the verdict is shown."""
+    import json
+    import os
+    from pathlib import Path
+
+    app = make_app(ui_preset(training={"steps": 20, "validate_every": 10}))  # the child: TUI_MTL_RUNS_DIR
+    async with app.run_test(size=SIZE):
+        dash = await started(app)
+        await wait_until(lambda: dash.model.state is State.FINISHED, what="finished")
+        dash.session.set_lr("size", 0.02)  # in force now: the seeds must train with it
+        dash.session.flush()
+        dialog = await open_dialog(app)
+        await tick(app, dialog, "grouped")
+        dialog.query_one("#seeds").value = "0"
+        await asyncio.sleep(0.05)
+        assert "a whole number from 1 to 50, got '0'" in str(dialog.query_one("#seeds-error").render())
+        dialog.query_one("#lr").value = "size=0.5"
+        dialog.query_one("#seeds").value = "2"
+        await asyncio.sleep(0.05)
+        assert "leave rates and weights empty" in str(dialog.query_one("#seeds-error").render())
+        dialog.action_fork()
+        assert app.screen is dialog  # refused
+        dialog.query_one("#lr").value = ""
+        await asyncio.sleep(0.05)
+        assert "will compare over 2 seeds: summed, grouped" in str(dialog.query_one("#fork-plan").render())
+        dialog.action_fork()
+        await wait_until(lambda: app.screen is dash, what="dialog closed")
+        await wait_until(lambda: dash.seeds_job is not None and not dash.seeds_job.running
+                         and "verdict in" in (dash.model.note or ""), what="the comparison over seeds", timeout=300)
+        assert dash.comparison is None and dash.session.step_count == 20  # the live run: not forked, not trained
+        (run,) = [p for p in Path(os.environ["TUI_MTL_RUNS_DIR"]).iterdir() if (p / "comparison.json").is_file()]
+        data = json.loads((run / "comparison.json").read_text())
+        assert data["seeds"] == [0, 1] and set(data["results"]) == {"summed", "grouped"}
+        assert "--warmup 20 --steps 20" in data["command"]
+        from tui_mtl.presets import read_preset
+
+        assert read_preset(run / "preset.toml").model.head("size").learning_rate == pytest.approx(0.02)
+        assert f"verdict in {run / 'report.html'}" in dash.model.note

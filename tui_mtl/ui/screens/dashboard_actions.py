@@ -33,6 +33,7 @@ class DashboardActions:
     model: Any
     session: Any
     comparison: Any
+    seeds_job: Any
 
     # --- training --------------------------------------------------------------------------
 
@@ -297,6 +298,9 @@ class DashboardActions:
                     self.send(self.session.resume)
                     self.model.paused_for_dialog = False
                 return
+            if request.seeds > 1:
+                self._compare_over_seeds(request)
+                return
             self.model.forking = True
             self.model.say(f"forking into {', '.join(request.names)}…")
             self.worker.request_fork(request.branches)
@@ -304,6 +308,24 @@ class DashboardActions:
 
         self.app.push_screen(ForkScreen(self.model.strategies, self.model.strategy_shown(), self.model.heads,
                                         step=self.model.report.step if self.model.report else 0), done)
+
+    def _compare_over_seeds(self, request: ForkRequest) -> None:
+        """`tui-mtl compare --seeds N` in a child process; this run stays paused (two trainings would
+        share the cores)."""
+        from tui_mtl.ui.seeds_job import SeedsJob
+
+        if self.seeds_job is not None and self.seeds_job.running:
+            self.notify("A comparison over seeds is already running: its verdict comes first.", severity="warning")
+            return
+        assert self.session is not None
+        preset = self.session.current_preset()
+        self.seeds_job = SeedsJob(self.post_message, preset, list(request.branches), request.seeds,
+                                  warmup=self.session.step_count, steps=preset.training.steps,
+                                  runs_root=getattr(self.app, "runs_root", None))
+        self.seeds_job.start()
+        self.model.paused_for_dialog = False  # stays paused: space resumes it
+        self.model.say(f"× seeds: {', '.join(request.names)} over {request.seeds} seeds, in the background…")
+        self.refresh_text()
 
     def _need_comparison(self) -> bool:
         if self.comparison is None:

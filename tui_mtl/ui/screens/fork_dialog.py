@@ -29,10 +29,14 @@ TICKED = "bold #5faf5f"
 UNTICKED = "#8a8a8a"
 
 
+MAX_SEEDS = 50
+
+
 @dataclass(frozen=True)
 class ForkRequest:
     branches: list  # specs for fork(): strategy names or {"strategy", "lr", "weight", "name"}
     names: list[str]  # what the branches will be called
+    seeds: int = 1  # > 1: the comparison repeated from scratch on this many seeds (`compare --seeds`)
 
 
 def tick_label(name: str, ticked: bool, current: bool) -> Text:
@@ -101,6 +105,10 @@ class ForkScreen(ModalScreen[ForkRequest | None]):
                 yield Label(f"{'weights':>13}", classes="field-label")
                 yield Input(placeholder=f"e.g. {self.heads[0]}=2", id="weight")
             yield Label("", id="weight-error", classes="field-error")
+            with Horizontal(classes="field"):
+                yield Label(f"{'× seeds':>13}", classes="field-label")
+                yield Input(placeholder="1: fork here; 3 or more: repeat from scratch and test", id="seeds")
+            yield Label("", id="seeds-error", classes="field-error")
             yield Static("", id="fork-plan", classes="fork-plan")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Fork (enter)", variant="primary", id="fork")
@@ -148,7 +156,9 @@ class ForkScreen(ModalScreen[ForkRequest | None]):
         weight, weight_error = parse_changes(self.query_one("#weight", Input).value, "weight", self.heads,
                                              allow_zero=True)
         other, other_error = self._other_strategies()
-        for key, error in (("lr", lr_error), ("weight", weight_error), ("other", other_error)):
+        seeds, seeds_error = self._seeds(bool(lr or weight))
+        for key, error in (("lr", lr_error), ("weight", weight_error), ("other", other_error),
+                           ("seeds", seeds_error)):
             self.query_one(f"#{key}-error", Label).update(error or "")
             self.query_one(f"#{key}", Input).set_class(error is not None, "-invalid")
         branches: list = [n for n in self.strategies if n in self.ticked]
@@ -168,14 +178,29 @@ class ForkScreen(ModalScreen[ForkRequest | None]):
                           else "") + ".")
             plan.update(Text(problem, style="bold red"))
         else:
-            text = Text("will fork into: ", style="bold")
+            text = Text("will fork into: " if seeds == 1 else f"will compare over {seeds} seeds: ", style="bold")
             text.append(", ".join(names), style=TICKED)
             if self.current not in names:
                 text.append(f"   (without {self.current}, the strategy in force)", style="bold #d7af5f")
+            if seeds > 1:
+                text.append(f"\neach seed from its own initial weights with the settings in force, forked at step "
+                            f"{self.step:,}; in the background (tui-mtl compare --seeds), this run stays paused",
+                            style="dim")
             plan.update(text)
-        if lr_error or weight_error or other_error or problem:
+        if lr_error or weight_error or other_error or seeds_error or problem:
             return None
-        return ForkRequest(branches, names)
+        return ForkRequest(branches, names, seeds)
+
+    def _seeds(self, changed_branch: bool) -> tuple[int, str | None]:
+        text = self.query_one("#seeds", Input).value.strip()
+        if not text:
+            return 1, None
+        if not text.isdigit() or not 1 <= int(text) <= MAX_SEEDS:
+            return 1, f"× seeds: a whole number from 1 to {MAX_SEEDS}, got {text!r}"
+        seeds = int(text)
+        if seeds > 1 and changed_branch:
+            return seeds, "× seeds repeats strategies by name: leave rates and weights empty (or use 1)"
+        return seeds, None
 
     def _other_strategies(self) -> tuple[list[str], str | None]:
         text = self.query_one("#other", Input).value
