@@ -280,7 +280,7 @@ async def test_fork_times_seeds_runs_compare_over_seeds_in_the_background_and_sh
         assert "will compare over 2 seeds: summed, grouped" in str(dialog.query_one("#fork-plan").render())
         dialog.action_fork()
         await wait_until(lambda: app.screen is dash, what="dialog closed")
-        await wait_until(lambda: dash.seeds_job is not None and not dash.seeds_job.running
+        await wait_until(lambda: dash.job is not None and not dash.job.running
                          and "verdict in" in (dash.model.note or ""), what="the comparison over seeds", timeout=300)
         assert dash.comparison is None and dash.session.step_count == 20  # the live run: not forked, not trained
         (run,) = [p for p in Path(os.environ["TUI_MTL_RUNS_DIR"]).iterdir() if (p / "comparison.json").is_file()]
@@ -291,3 +291,34 @@ async def test_fork_times_seeds_runs_compare_over_seeds_in_the_background_and_sh
 
         assert read_preset(run / "preset.toml").model.head("size").learning_rate == pytest.approx(0.02)
         assert f"verdict in {run / 'report.html'}" in dash.model.note
+
+
+async def test_o_sweeps_the_selected_heads_rate_in_the_background_and_shows_the_best_trials():
+    """`o`: the real `tui-mtl sweep` of the selected head's rate (a decade either side, on the settings
+    in force) in a child process; the run pauses and is not trained; trials are said, then the best."""
+    import json
+    import os
+    from pathlib import Path
+
+    app = make_app(ui_preset(training={"steps": 40, "validate_every": 10}))
+    async with app.run_test(size=SIZE):
+        dash = await started(app)
+        await wait_until(lambda: dash.model.state is State.FINISHED, what="finished")
+        await press(app, "down")
+        await wait_until(lambda: dash.selected_head == "shape", what="shape selected")
+        dash.session.set_lr("shape", 0.004)
+        dash.session.flush()
+        await wait_until(lambda: dash.model.rate_of("shape") == pytest.approx(0.004), what="the rate shown")
+        await press(app, "o")
+        await wait_until(lambda: dash.job is not None, what="the sweep started")
+        await press(app, "o")  # one job at a time
+        await wait_until(lambda: dash.job is not None and not dash.job.running
+                         and "sweep shape lr done" in (dash.model.note or ""), what="the sweep", timeout=300)
+        assert dash.session.step_count == 40
+        (run,) = [p for p in Path(os.environ["TUI_MTL_RUNS_DIR"]).iterdir() if (p / "sweep.json").is_file()]
+        data = json.loads((run / "sweep.json").read_text())
+        assert data["names"] == ["lr:shape"] and len(data["trials"]) == 8 and data["steps"] == 40
+        assert all(0.0004 <= t["params"]["lr:shape"] <= 0.04 for t in data["trials"])
+        complete = [t for t in data["trials"] if t["state"] == "COMPLETE"]
+        best = min(complete, key=lambda t: t["values"][0])
+        assert f"trial {best['number']}" in dash.model.note and (run / "report.html").is_file()

@@ -25,6 +25,7 @@ class Action(str, Enum):
     EDIT = "edit"
     REWIND = "rewind"
     FORK = "fork"
+    SWEEP_RATE = "sweep_rate"
     CYCLE_VIEW = "cycle_view"
     NEXT_BRANCH = "next_branch"
     DROP_BRANCH = "drop_branch"
@@ -73,6 +74,8 @@ DASHBOARD_KEYS: tuple[Key, ...] = (
     Key("z", Action.REWIND, "Rewind", "Rewind to the snapshot before the last change (again: further back)", "z",
         footer=False),
     Key("f", Action.FORK, "Fork", "Fork: compare strategies from this exact point on the same batches", "f"),
+    Key("o", Action.SWEEP_RATE, "", "Sweep the selected head's rate: 8 short trials a decade either side, in "
+        "the background (tui-mtl sweep); training pauses", "o", footer=False),
     Key("v", Action.CYCLE_VIEW, "View", "Branches: overlay, or one branch at a time (cycles)", "v"),
     Key("b", Action.NEXT_BRANCH, "Branch", "Branches: select the next branch (the one the keys act on)", "b"),
     Key("x", Action.DROP_BRANCH, "", "Branches: drop the selected branch (asks first)", "x", footer=False),

@@ -35,7 +35,7 @@ from tui_mtl.ui.screens.fork_dialog import ForkScreen
 from tui_mtl.ui.messages import (DeviceChanged, ForkFailed, ForkReady, Note, ReportsReady, SessionFailed,
                                  SessionReady, Toast, TrainingFailed)
 from tui_mtl.ui.screens.dashboard_actions import DashboardActions
-from tui_mtl.ui.seeds_job import SeedsDone, SeedsJob, SeedsProgress
+from tui_mtl.ui.child_job import ChildJob, JobDone, JobProgress
 from tui_mtl.ui.view_model import DashboardModel, Phase, SpaceAction, View
 from tui_mtl.ui.widgets.diagnostics import DiagnosticsPanel, latest_from_history
 from tui_mtl.ui.widgets.head_table import COLUMNS, HeadTable, columns_width, compare_columns
@@ -61,7 +61,7 @@ class DashboardScreen(DashboardActions, Screen[None]):
         self.model = DashboardModel(preset)
         self.model.log_scale = remembered.log_scale(preset.name, preset.display.log_scale)
         base_dir = base_dir if base_dir is not None else (preset_path.parent if preset_path else None)
-        self.seeds_job: SeedsJob | None = None  # a fork "× N seeds" running in a child process
+        self.job: ChildJob | None = None  # a fork "× N seeds" or a rate sweep, in a child process
         self.worker = TrainingWorker(self.post_message, preset=preset, base_dir=base_dir, run_dir=run_dir,
                                      resume_from=resume_from, session_factory=session_factory,
                                      recorder_factory=recorder_factory, device_probe=device_probe)
@@ -185,28 +185,27 @@ class DashboardScreen(DashboardActions, Screen[None]):
 
     # --- quitting -------------------------------------------------------------------------------
 
-    @on(SeedsProgress)
-    def _seeds_progress(self, message: SeedsProgress) -> None:
+    @on(JobProgress)
+    def _job_progress(self, message: JobProgress) -> None:
         self.model.say(message.text)
         self.refresh_text()
 
-    @on(SeedsDone)
-    def _seeds_done(self, message: SeedsDone) -> None:
+    @on(JobDone)
+    def _job_done(self, message: JobDone) -> None:
         if message.report is None:
-            text = f"× seeds: the comparison failed (exit {message.code}): {message.error or 'no report'}"
+            text = f"{message.title}: failed (exit {message.code}): {message.error or 'no report'}"
             self.model.say(text)
             self.notify(text, severity="error")
         else:
-            self.model.say(f"× seeds: verdict in {message.report}")
-            self.notify("\n".join([*message.verdict[:6], f"report: {message.report}"]),
-                        title="Comparison over seeds", timeout=30)
+            self.model.say(message.summary)
+            self.notify("\n".join([*message.lines, f"report: {message.report}"]), title=message.title, timeout=30)
         self.refresh_text()
 
     def shutdown(self) -> None:
         """Stop training at the next step; the worker then writes the final checkpoints (any thread).
-        A comparison over seeds is told to stop too (it reports the seeds it finished)."""
-        if self.seeds_job is not None:
-            self.seeds_job.stop()
+        A child job is told to stop too (it reports what it finished)."""
+        if self.job is not None:
+            self.job.stop()
         self.worker.shutdown()
 
     def wait_finished(self, timeout: float | None = QUIT_WAIT_SECONDS) -> bool:

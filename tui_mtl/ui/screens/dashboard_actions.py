@@ -33,7 +33,7 @@ class DashboardActions:
     model: Any
     session: Any
     comparison: Any
-    seeds_job: Any
+    job: Any
 
     # --- training --------------------------------------------------------------------------
 
@@ -314,17 +314,46 @@ class DashboardActions:
         share the cores)."""
         from tui_mtl.ui.seeds_job import SeedsJob
 
-        if self.seeds_job is not None and self.seeds_job.running:
-            self.notify("A comparison over seeds is already running: its verdict comes first.", severity="warning")
+        if self._job_running():
             return
         assert self.session is not None
         preset = self.session.current_preset()
-        self.seeds_job = SeedsJob(self.post_message, preset, list(request.branches), request.seeds,
-                                  warmup=self.session.step_count, steps=preset.training.steps,
-                                  runs_root=getattr(self.app, "runs_root", None))
-        self.seeds_job.start()
+        self.job = SeedsJob(self.post_message, preset, list(request.branches), request.seeds,
+                            warmup=self.session.step_count, steps=preset.training.steps,
+                            runs_root=getattr(self.app, "runs_root", None))
+        self.job.start()
         self.model.paused_for_dialog = False  # stays paused: space resumes it
         self.model.say(f"× seeds: {', '.join(request.names)} over {request.seeds} seeds, in the background…")
+        self.refresh_text()
+
+    def _job_running(self) -> bool:
+        """One child job at a time (said if one runs)."""
+        if self.job is not None and self.job.running:
+            self.notify("A background job (seeds or a sweep) is running: its answer comes first.", severity="warning")
+            return True
+        return False
+
+    def action_sweep_rate(self) -> None:
+        """`tui-mtl sweep` of the selected head's rate, a decade either side of its value, in a child
+        process on the settings in force; training pauses meanwhile (two trainings would share the cores)."""
+        from tui_mtl.ui.sweep_job import SweepJob
+
+        if self.session is None or self.comparison is not None:
+            self.notify("A rate sweep starts from one run, not from branches.", severity="warning")
+            return
+        if self._job_running():
+            return
+        head = self.selected_head
+        if head is None:
+            return
+        rate = self.model.rate_of(head)
+        if self.model.state is State.RUNNING:
+            self.send(self.session.pause)
+        preset = self.session.current_preset()
+        self.job = SweepJob(self.post_message, preset, head, rate, getattr(self.app, "runs_root", None))
+        self.job.start()
+        self.model.say(f"sweeping {head} lr {rate / 10:.3g}..{rate * 10:.3g}: {self.job.trials} trials of "
+                       f"{self.job.steps} steps in the background (paused here)…")
         self.refresh_text()
 
     def _need_comparison(self) -> bool:
