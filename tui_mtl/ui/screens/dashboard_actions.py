@@ -338,7 +338,10 @@ class DashboardActions:
         process on the settings in force; training pauses meanwhile (two trainings would share the cores)."""
         from tui_mtl.ui.sweep_job import SweepJob
 
-        if self.session is None or self.comparison is not None:
+        if self.session is None:
+            self.send(lambda: None)  # says why (still loading, or no session)
+            return
+        if self.comparison is not None:
             self.notify("A rate sweep starts from one run, not from branches.", severity="warning")
             return
         if self._job_running():
@@ -346,10 +349,15 @@ class DashboardActions:
         head = self.selected_head
         if head is None:
             return
+        preset = self.session.current_preset()
+        layout = parse_strategy(preset.strategy.name).layout
+        if head == TRUNK and layout != "summed":
+            self.notify(f"Under the {layout} layout each head's optimizer moves the trunk at that head's rate: "
+                        f"there is no trunk rate to sweep. Select a head.", severity="warning")
+            return
         rate = self.model.rate_of(head)
         if self.model.state is State.RUNNING:
             self.send(self.session.pause)
-        preset = self.session.current_preset()
         self.job = SweepJob(self.post_message, preset, head, rate, getattr(self.app, "runs_root", None))
         self.job.start()
         self.model.say(f"sweeping {head} lr {rate / 10:.3g}..{rate * 10:.3g}: {self.job.trials} trials of "
