@@ -269,6 +269,9 @@ async def test_fork_times_seeds_runs_compare_over_seeds_in_the_background_and_sh
         dialog.query_one("#seeds").value = "0"
         await asyncio.sleep(0.05)
         assert "a whole number from 1 to 50, got '0'" in str(dialog.query_one("#seeds-error").render())
+        dialog.query_one("#seeds").value = "²"  # a digit to str.isdigit, not to int(): refused, no crash
+        await asyncio.sleep(0.05)
+        assert "got '²'" in str(dialog.query_one("#seeds-error").render())
         dialog.query_one("#lr").value = "size=0.5"
         dialog.query_one("#seeds").value = "2"
         await asyncio.sleep(0.05)
@@ -312,8 +315,12 @@ async def test_o_sweeps_the_selected_heads_rate_in_the_background_and_shows_the_
         await press(app, "o")
         await wait_until(lambda: dash.job is not None, what="the sweep started")
         await press(app, "o")  # one job at a time
-        await wait_until(lambda: dash.job is not None and not dash.job.running
-                         and "sweep shape lr done" in (dash.model.note or ""), what="the sweep", timeout=300)
+        said = []
+        await wait_until(lambda: said.append(dash.model.note or "") or (
+            dash.job is not None and not dash.job.running and "sweep shape lr done" in (dash.model.note or "")),
+            what="the sweep", timeout=300)
+        counts = [n.split(" trials")[0].split(": ")[-1] for n in said if " trials;" in n]
+        assert counts and counts[-1] == "8/8" and "9/8" not in counts  # the CLI's table header is no trial
         assert dash.session.step_count == 40
         (run,) = [p for p in Path(os.environ["TUI_MTL_RUNS_DIR"]).iterdir() if (p / "sweep.json").is_file()]
         data = json.loads((run / "sweep.json").read_text())

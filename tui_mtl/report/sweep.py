@@ -49,9 +49,13 @@ def _outcome(trial: dict) -> str:
 
 
 def _sorted(data: dict) -> list[dict]:
+    """Complete trials by objective (sum over heads for a Pareto sweep), then pruned, then failed."""
     order = {"COMPLETE": 0, "PRUNED": 1, "FAIL": 2}
-    return sorted(data["trials"], key=lambda t: (order.get(t["state"], 3), sum(v or math.inf for v in t["values"])
-                                                 if t["values"] else math.inf, t["number"]))
+
+    def key(t: dict) -> tuple:
+        total = sum(math.inf if v is None else v for v in t["values"]) if t["values"] else math.inf
+        return order.get(t["state"], 3), total, t["number"]
+    return sorted(data["trials"], key=key)
 
 
 def trials_rows(data: dict) -> tuple[list[list[str]], list[bool]]:

@@ -17,6 +17,7 @@ MAX_STEPS = 500  # per trial: a short look, not the preset's whole run
 SHOWN = 5
 # `trial 3 lr x 0.00123: objective 0.0234  (best 0.02, trial 1)`, as TrialPrinter prints it
 COMPLETE = re.compile(r"^trial (\d+) (.*): objective (\S+)")
+TRIAL_LINE = re.compile(r"^trial \d+ .*: (objective|pruned|failed)")  # not the best-five table's header
 
 
 class SweepJob(ChildJob):
@@ -35,7 +36,7 @@ class SweepJob(ChildJob):
                 "--steps", str(self.steps)]
 
     def line(self, text: str) -> None:
-        if text.startswith("trial ") and ": tui-mtl run" not in text:
+        if TRIAL_LINE.match(text):
             self._finished += 1
             match = COMPLETE.match(text)
             if match:

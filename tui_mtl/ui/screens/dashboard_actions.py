@@ -299,7 +299,9 @@ class DashboardActions:
                     self.model.paused_for_dialog = False
                 return
             if request.seeds > 1:
-                self._compare_over_seeds(request)
+                if not self._compare_over_seeds(request) and self.model.paused_for_dialog:
+                    self.send(self.session.resume)  # refused: training goes on as before the dialog
+                    self.model.paused_for_dialog = False
                 return
             self.model.forking = True
             self.model.say(f"forking into {', '.join(request.names)}…")
@@ -309,13 +311,13 @@ class DashboardActions:
         self.app.push_screen(ForkScreen(self.model.strategies, self.model.strategy_shown(), self.model.heads,
                                         step=self.model.report.step if self.model.report else 0), done)
 
-    def _compare_over_seeds(self, request: ForkRequest) -> None:
+    def _compare_over_seeds(self, request: ForkRequest) -> bool:
         """`tui-mtl compare --seeds N` in a child process; this run stays paused (two trainings would
         share the cores)."""
         from tui_mtl.ui.seeds_job import SeedsJob
 
         if self._job_running():
-            return
+            return False
         assert self.session is not None
         preset = self.session.current_preset()
         self.job = SeedsJob(self.post_message, preset, list(request.branches), request.seeds,
@@ -325,6 +327,7 @@ class DashboardActions:
         self.model.paused_for_dialog = False  # stays paused: space resumes it
         self.model.say(f"× seeds: {', '.join(request.names)} over {request.seeds} seeds, in the background…")
         self.refresh_text()
+        return True
 
     def _job_running(self) -> bool:
         """One child job at a time (said if one runs)."""

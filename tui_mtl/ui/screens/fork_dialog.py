@@ -195,7 +195,7 @@ class ForkScreen(ModalScreen[ForkRequest | None]):
         text = self.query_one("#seeds", Input).value.strip()
         if not text:
             return 1, None
-        if not text.isdigit() or not 1 <= int(text) <= MAX_SEEDS:
+        if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_SEEDS:  # '²' is a digit to isdigit
             return 1, f"× seeds: a whole number from 1 to {MAX_SEEDS}, got {text!r}"
         seeds = int(text)
         if seeds > 1 and changed_branch:
