@@ -121,3 +121,38 @@ def test_a_window_that_cannot_be_filled_is_one_line(args, expected, tmp_path, ca
     assert main(["compare", str(preset_file), "--strategies", "summed,grouped", *args]) == 2
     err = capsys.readouterr().err
     assert expected in err and len(err.strip().splitlines()) == 1
+
+
+def test_sigterm_stops_compare_over_seeds_and_reports_only_the_seeds_that_finished(tmp_path):
+    """The seed under way when the signal comes is left out (its branches did not reach the same
+    step), no later seed starts, and the report holds the finished ones."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    preset_file = tmp_path / "tiny.toml"
+    preset_file.write_text(tiny_preset().to_toml())
+    proc = subprocess.Popen([sys.executable, "-m", "tui_mtl", "compare", str(preset_file), "--strategies",
+                             "summed,grouped", "--seeds", "6", "--steps", "400", "--quiet", "--runs-dir",
+                             str(tmp_path / "runs")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # the first seed finished: stop during the second
+            if line.startswith("seed "):
+                break
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "SIGTERM: stopping at the next step" in err
+    (run,) = (tmp_path / "runs").iterdir()
+    data = json.loads((run / "comparison.json").read_text())
+    finished = data["seeds"]
+    assert 1 <= len(finished) < 6 and finished == list(range(len(finished)))
+    assert f"stopped: {len(finished)} seed(s) finished; the one under way is left out" in out
+    assert all(len(values) == len(finished) for by_head in data["results"].values() for values in by_head.values())
+    assert not (run / f"seed-{len(finished) + 1}").exists()  # no seed started after the stop
+    assert (run / "report.html").is_file()

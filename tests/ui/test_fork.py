@@ -258,7 +258,7 @@ async def test_fork_times_seeds_runs_compare_over_seeds_in_the_background_and_sh
     import os
     from pathlib import Path
 
-    app = make_app(ui_preset(training={"steps": 20, "validate_every": 10}))  # the child: TUI_MTL_RUNS_DIR
+    app = make_app(ui_preset(training={"steps": 20, "validate_every": 10}), record=True)  # both: TUI_MTL_RUNS_DIR
     async with app.run_test(size=SIZE):
         dash = await started(app)
         await wait_until(lambda: dash.model.state is State.FINISHED, what="finished")
@@ -294,6 +294,37 @@ async def test_fork_times_seeds_runs_compare_over_seeds_in_the_background_and_sh
 
         assert read_preset(run / "preset.toml").model.head("size").learning_rate == pytest.approx(0.02)
         assert f"verdict in {run / 'report.html'}" in dash.model.note
+        output = (Path(dash.run_dir) / "jobs" / "seeds-1" / "output.log").read_text()  # kept beside the live run
+        assert "verdict:" in output and f"report: {run / 'report.html'}" in output
+
+
+async def test_quitting_during_times_seeds_lets_the_child_report_the_seeds_it_finished():
+    """q while `compare --seeds` runs: the child gets SIGTERM, leaves out the seed under way, starts
+    no other and writes its report, though nobody reads its output any more."""
+    import json
+    import os
+    from pathlib import Path
+
+    app = make_app(ui_preset(training={"steps": 30, "validate_every": 10}), record=True)
+    async with app.run_test(size=SIZE):
+        dash = await started(app)
+        await wait_until(lambda: dash.model.state is State.FINISHED, what="finished")
+        dialog = await open_dialog(app)
+        await tick(app, dialog, "grouped")
+        dialog.query_one("#seeds").value = "8"
+        await asyncio.sleep(0.05)
+        dialog.action_fork()
+        await wait_until(lambda: app.screen is dash and dash.job is not None, what="the job started")
+        await wait_until(lambda: "(1/8) done" in (dash.model.note or ""), what="the first seed", timeout=300)
+        job = dash.job
+        await press(app, "q")
+    code = job._process.wait(timeout=120)
+    assert code == 0
+    (run,) = [p for p in Path(os.environ["TUI_MTL_RUNS_DIR"]).iterdir() if (p / "comparison.json").is_file()]
+    seeds = json.loads((run / "comparison.json").read_text())["seeds"]
+    assert 1 <= len(seeds) < 8 and seeds == list(range(len(seeds)))
+    output = (job.folder / "output.log").read_text()
+    assert f"stopped: {len(seeds)} seed(s) finished" in output and "report: " in output
 
 
 async def test_o_sweeps_the_selected_heads_rate_in_the_background_and_shows_the_best_trials():

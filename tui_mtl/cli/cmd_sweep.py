@@ -9,7 +9,7 @@ import shlex
 
 from tui_mtl.cli import args as cli_args
 from tui_mtl.cli.output import OK, fmt
-from tui_mtl.cli.training import make_run_dir, preset_from_args, train
+from tui_mtl.cli.training import Stopper, make_run_dir, preset_from_args, train
 
 PARETO = "pareto"
 
@@ -154,7 +154,7 @@ def main(argv: list[str]) -> int:
         if record is not None:
             record(study, trial)
 
-    stopper = Stopper(session)
+    stopper = Stopper(session)  # ctrl+c / SIGTERM: the running trial is pruned, then the study stops
     study = train(stopper, lambda: run_study(session, spec, on_trial, lambda: stopper.stopped))
     if study is None:  # a second ctrl+c: the storage and sweep.json keep the trials that finished
         return OK
@@ -166,17 +166,6 @@ def main(argv: list[str]) -> int:
         run_dir = record.path.parent
         print(f"run folder: {run_dir} (sweep.json: every trial)\nreport: {write_sweep_html(run_dir)}")
     return code
-
-
-class Stopper:
-    """ctrl+c / SIGTERM / SIGHUP: stop the running trial at a step boundary, then the study."""
-
-    def __init__(self, session):
-        self.session, self.stopped = session, False
-
-    def stop(self) -> None:
-        self.stopped = True
-        self.session.stop()
 
 
 def _report(study, names: list[str], preset, session, args, pareto_heads: list[str] | None = None) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tui_mtl.cli.output import BranchProgress, fmt
 from tui_mtl.cli.tables import seeds_table
-from tui_mtl.cli.training import diverged_line, open_recorder, train
+from tui_mtl.cli.training import Stopper, diverged_line, open_recorder, stop_on_signals
 from tui_mtl.presets import Preset
 from tui_mtl.report.data import COMPARISON_FILE
 from tui_mtl.runs import folder_name
@@ -80,50 +80,77 @@ def metric_name(window: int) -> str:
 
 def run_seeds(plans: list[SeedPlan], strategies: list, steps: int, warmup: int, *, base_dir: Path,
               run_dir: Path | None, options: dict, quiet: bool, window: int = 1) -> SeedsOutcome:
+    """Every seed in turn. A signal (ctrl+c, SIGTERM, SIGHUP) at any moment, building a seed included,
+    stops at the next step: the seed under way is left out (its branches did not reach the same step)
+    and no later seed starts; a second signal stops at once."""
+    outcome = SeedsOutcome({}, [], diverged=False, interrupted=False)
+    stopper = Stopper(None)
+    try:
+        with stop_on_signals(stopper):
+            for i, plan in enumerate(plans):
+                line = _one_seed(plan, strategies, steps, warmup, stopper, outcome, base_dir=base_dir,
+                                 run_dir=run_dir, options=options, quiet=quiet, window=window)
+                if stopper.stopped:
+                    break
+                if line is not None:
+                    label = "val loss" if window == 1 else f"val loss (last {window})"
+                    print(f"seed {plan.seed} ({i + 1}/{len(plans)}) {label}: {line}", flush=True)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        stopper.stopped = True
+    outcome.interrupted = stopper.stopped
+    return outcome
+
+
+def _one_seed(plan: SeedPlan, strategies: list, steps: int, warmup: int, stopper: Stopper, outcome: SeedsOutcome,
+              *, base_dir: Path, run_dir: Path | None, options: dict, quiet: bool, window: int) -> str | None:
+    """Warm up, fork, train; adds the seed's losses to `outcome` unless it was stopped or its warm-up
+    diverged. Returns the seed's line, or None."""
     from tui_mtl.engine import Session, State, fork
 
-    results: SeedResults = {}
-    done: list[int] = []
-    diverged = interrupted = False
-    for i, plan in enumerate(plans):
-        session = Session(plan.preset, base_dir=base_dir, seed=plan.init_seed, report_interval=0.5, **options)
-        heads = session.head_names
-        recorders = []
-        try:
-            if warmup and train(session, lambda s=session: s.run(warmup)) is None:
-                interrupted = True
-                break
-            if session.state is State.FAULTED:
-                print(diverged_line(session.fault, f" during seed {plan.seed}'s warm-up"), file=sys.stderr)
-                diverged = True
-                continue
-            comparison = fork(session, strategies)
-            if run_dir:
-                recorders = [open_recorder(branch, run_dir / f"seed-{plan.seed}" / "branches" / folder_name(name))
-                             for name, branch in comparison.branches.items()]
-            comparison.subscribe(BranchProgress(heads, None, quiet))
-            if train(comparison, lambda c=comparison: c.run(steps)) is None:
-                interrupted = True
-                break
-            line = []
-            for name, branch in comparison.branches.items():
-                fault = comparison.diverged.get(name)
-                if fault is not None:
-                    print(diverged_line(fault, f" in branch {name}, seed {plan.seed}"), file=sys.stderr)
-                    diverged = True
-                losses = ({h: math.nan for h in heads} if fault is not None
-                          else windowed_losses(branch, comparison.fork_step, window))
-                for head in heads:
-                    results.setdefault(name, {}).setdefault(head, []).append(float(losses[head]))
-                line.append(f"{name} " + " ".join(f"{h} {fmt(losses[h])}" for h in heads))
-            done.append(plan.seed)
-            label = "val loss" if window == 1 else f"val loss (last {window})"
-            print(f"seed {plan.seed} ({i + 1}/{len(plans)}) {label}: " + "  |  ".join(line), flush=True)
-        finally:
-            for recorder in recorders:
-                recorder.close()
-            session.close()
-    return SeedsOutcome(results, done, diverged, interrupted)
+    session = Session(plan.preset, base_dir=base_dir, seed=plan.init_seed, report_interval=0.5, **options)
+    heads = session.head_names
+    recorders = []
+    try:
+        stopper.target = session
+        if stopper.stopped:  # the signal came while the seed was built
+            return None
+        if warmup:
+            session.run(warmup)
+        if stopper.stopped:
+            return None
+        if session.state is State.FAULTED:
+            print(diverged_line(session.fault, f" during seed {plan.seed}'s warm-up"), file=sys.stderr)
+            outcome.diverged = True
+            return None
+        comparison = fork(session, strategies)
+        stopper.target = comparison
+        if run_dir:
+            recorders = [open_recorder(branch, run_dir / f"seed-{plan.seed}" / "branches" / folder_name(name))
+                         for name, branch in comparison.branches.items()]
+        comparison.subscribe(BranchProgress(heads, None, quiet))
+        if not stopper.stopped:
+            comparison.run(steps)
+        if stopper.stopped:
+            return None
+        parts = []
+        for name, branch in comparison.branches.items():
+            fault = comparison.diverged.get(name)
+            if fault is not None:
+                print(diverged_line(fault, f" in branch {name}, seed {plan.seed}"), file=sys.stderr)
+                outcome.diverged = True
+            losses = ({h: math.nan for h in heads} if fault is not None
+                      else windowed_losses(branch, comparison.fork_step, window))
+            for head in heads:
+                outcome.results.setdefault(name, {}).setdefault(head, []).append(float(losses[head]))
+            parts.append(f"{name} " + " ".join(f"{h} {fmt(losses[h])}" for h in heads))
+        outcome.seeds.append(plan.seed)
+        return "  |  ".join(parts)
+    finally:
+        stopper.target = None
+        for recorder in recorders:
+            recorder.close()
+        session.close()
 
 
 def report(outcome: SeedsOutcome, heads: list[str], vary: tuple[str, ...], run_dir: Path | None,
@@ -131,6 +158,8 @@ def report(outcome: SeedsOutcome, heads: list[str], vary: tuple[str, ...], run_d
     if not outcome.seeds:
         print("no seed finished: nothing to compare", file=sys.stderr)
         return
+    if outcome.interrupted:
+        print(f"stopped: {len(outcome.seeds)} seed(s) finished; the one under way is left out", flush=True)
     differences = paired_differences(outcome.results, heads)
     print(f"\n{metric_name(window)} over {len(outcome.seeds)} seeds ({', '.join(map(str, outcome.seeds))}; "
           f"varying {', '.join(vary)}): mean and 95% CI")

@@ -62,6 +62,19 @@ def stop_on_signals(target):
             signal.signal(sig, old)
 
 
+class Stopper:
+    """What `train` stops, remembering that it was stopped: a run that returns after ctrl+c /
+    SIGTERM is cut short, and a caller that goes on (the next seed, the next trial) must know."""
+
+    def __init__(self, target):
+        self.target, self.stopped = target, False  # target None: between trainings, nothing to stop yet
+
+    def stop(self) -> None:
+        self.stopped = True
+        if self.target is not None:
+            self.target.stop()
+
+
 def train(trainer, run):
     """`run()` with signals stopping at a step boundary; a second ctrl+c returns what was reached."""
     try:

@@ -2,19 +2,27 @@
 process on the settings in force now, its output followed line by line on a daemon thread.
 
 A child process, not the training thread: the live run stays as it is (the app pauses it: two
-trainings would share the cores), the child's TensorFlow never shares a thread with the app's, and
-quitting the app stops it (SIGTERM: it reports what it finished, in its own run folder)."""
+trainings would share the cores), and the child's TensorFlow never shares a thread with the app's.
+Its output goes to files in the job's folder (under the app's run folder: `jobs/NAME-N/`), not to
+pipes, so the child never depends on the app: quitting the app sends it SIGTERM, and it finishes the
+step, leaves out what it had not finished and writes its report in its own run folder, with nobody
+left to read what it prints."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable
 
 from textual.message import Message
+
+OUTPUT, ERRORS = "output.log", "stderr.log"
+POLL_SECONDS = 0.1
 
 
 class JobProgress(Message):
@@ -35,16 +43,35 @@ class JobDone(Message):
                                                                                     code, error)
 
 
+def job_folder(run_dir: Path | None, kind: str) -> tuple[Path, bool]:
+    """`RUN/jobs/KIND-N` (kept: what the child was given and printed), or a temporary folder when the
+    app records nothing (removed when the child exits). Returns (folder, temporary)."""
+    if run_dir is None:
+        return Path(tempfile.mkdtemp(prefix=f"tui-mtl-{kind}-")), True
+    jobs = Path(run_dir) / "jobs"
+    jobs.mkdir(parents=True, exist_ok=True)
+    number = 1 + sum(1 for p in jobs.iterdir() if p.name.startswith(f"{kind}-"))
+    while (jobs / f"{kind}-{number}").exists():
+        number += 1
+    folder = jobs / f"{kind}-{number}"
+    folder.mkdir()
+    return folder, False
+
+
 class ChildJob:
     """Subclasses say what to run (`arguments`) and turn its lines into messages (`line`, `finished`)."""
 
-    def __init__(self, post: Callable[[Message], Any], preset: Any, runs_root: Path | None):
+    kind = "job"
+
+    def __init__(self, post: Callable[[Message], Any], preset: Any, runs_root: Path | None,
+                 run_dir: Path | None = None):
         self._post = post
-        self._folder = tempfile.TemporaryDirectory(prefix="tui-mtl-job-")
-        self.preset_file = Path(self._folder.name) / f"{preset.name}.toml"
+        self.folder, self._temporary = job_folder(run_dir, self.kind)
+        self.preset_file = self.folder / f"{preset.name}.toml"
         self.preset_file.write_text(preset.to_toml(), encoding="utf-8")
         self.runs_root = runs_root
         self._process: subprocess.Popen | None = None
+        self._stopping = False
 
     def arguments(self) -> list[str]:
         raise NotImplementedError
@@ -61,10 +88,10 @@ class ChildJob:
         return [sys.executable, "-m", "tui_mtl", *self.arguments(), *runs]
 
     def start(self) -> None:
-        # stderr to a file: TensorFlow's start-up lines could fill a pipe nobody reads while stdout is followed
-        self._stderr = open(Path(self._folder.name) / "stderr.log", "w+", encoding="utf-8")  # noqa: SIM115
-        self._process = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
-                                         stdin=subprocess.DEVNULL)
+        with open(self.folder / OUTPUT, "w", encoding="utf-8") as out, \
+                open(self.folder / ERRORS, "w", encoding="utf-8") as err:
+            self._process = subprocess.Popen(self.command, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                             text=True)
         threading.Thread(target=self._follow, name=type(self).__name__, daemon=True).start()
 
     @property
@@ -72,17 +99,45 @@ class ChildJob:
         return self._process is not None and self._process.poll() is None
 
     def stop(self) -> None:
-        if self.running:
+        """SIGTERM, once: a second one would stop the child at once, without its report."""
+        if self.running and not self._stopping:
             assert self._process is not None
+            self._stopping = True
             self._process.terminate()
 
     def _follow(self) -> None:
-        assert self._process is not None and self._process.stdout is not None
-        for text in self._process.stdout:
-            self.line(text.rstrip())
-        code = self._process.wait()
-        self._stderr.seek(0)
-        error = self._stderr.read().strip()
-        self._stderr.close()
-        self._folder.cleanup()
-        self.finished(code, error.splitlines()[-1] if error else "")
+        assert self._process is not None
+        code, problem = None, ""
+        try:
+            with open(self.folder / OUTPUT, encoding="utf-8") as out:
+                code = self._read_until_exit(out)
+        except Exception as exc:  # noqa: BLE001 - a bad line must not leave the app waiting forever
+            problem = f"reading the job's output failed: {type(exc).__name__}: {exc}"
+        if code is None:
+            code = self._process.wait()
+        error = problem or self._last_error_line()
+        if self._temporary:
+            shutil.rmtree(self.folder, ignore_errors=True)
+        self.finished(code, error)
+
+    def _read_until_exit(self, out) -> int:
+        """Hand over each whole line as it is written; after the exit, what is left."""
+        pending = ""
+        while True:
+            code = self._process.poll() if self._process is not None else 0
+            pending += out.read()
+            *lines, pending = pending.split("\n")
+            for text in lines:
+                self.line(text.rstrip())
+            if code is not None:
+                if pending.strip():
+                    self.line(pending.rstrip())
+                return code
+            time.sleep(POLL_SECONDS)
+
+    def _last_error_line(self) -> str:
+        try:
+            text = (self.folder / ERRORS).read_text(encoding="utf-8").strip()
+        except OSError:
+            return ""
+        return text.splitlines()[-1] if text else ""

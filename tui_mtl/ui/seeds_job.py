@@ -16,9 +16,11 @@ from tui_mtl.ui.child_job import ChildJob, JobDone, JobProgress
 
 
 class SeedsJob(ChildJob):
+    kind = "seeds"
+
     def __init__(self, post: Callable[[Message], Any], preset: Any, strategies: list[str], seeds: int, warmup: int,
-                 steps: int, runs_root: Path | None):
-        super().__init__(post, preset, runs_root)
+                 steps: int, runs_root: Path | None, run_dir: Path | None = None):
+        super().__init__(post, preset, runs_root, run_dir)
         self.strategies, self.seeds, self.warmup, self.steps = strategies, seeds, warmup, steps
         self._verdict: list[str] = []
         self._in_verdict = False

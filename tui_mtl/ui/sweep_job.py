@@ -21,8 +21,11 @@ TRIAL_LINE = re.compile(r"^trial \d+ .*: (objective|pruned|failed)")  # not the 
 
 
 class SweepJob(ChildJob):
-    def __init__(self, post: Callable[[Message], Any], preset: Any, head: str, rate: float, runs_root: Path | None):
-        super().__init__(post, preset, runs_root)
+    kind = "sweep"
+
+    def __init__(self, post: Callable[[Message], Any], preset: Any, head: str, rate: float, runs_root: Path | None,
+                 run_dir: Path | None = None):
+        super().__init__(post, preset, runs_root, run_dir)
         self.head, self.rate = head, rate
         self.trials, self.steps = TRIALS, min(preset.training.steps, MAX_STEPS)
         self.strategy = preset.strategy.name

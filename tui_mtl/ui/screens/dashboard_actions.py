@@ -322,7 +322,7 @@ class DashboardActions:
         preset = self.session.current_preset()
         self.job = SeedsJob(self.post_message, preset, list(request.branches), request.seeds,
                             warmup=self.session.step_count, steps=preset.training.steps,
-                            runs_root=getattr(self.app, "runs_root", None))
+                            runs_root=getattr(self.app, "runs_root", None), run_dir=self.run_dir)
         self.job.start()
         self.model.paused_for_dialog = False  # stays paused: space resumes it
         self.model.say(f"× seeds: {', '.join(request.names)} over {request.seeds} seeds, in the background…")
@@ -361,7 +361,8 @@ class DashboardActions:
         rate = self.model.rate_of(head)
         if self.model.state is State.RUNNING:
             self.send(self.session.pause)
-        self.job = SweepJob(self.post_message, preset, head, rate, getattr(self.app, "runs_root", None))
+        self.job = SweepJob(self.post_message, preset, head, rate, getattr(self.app, "runs_root", None),
+                            self.run_dir)
         self.job.start()
         self.model.say(f"sweeping {head} lr {rate / 10:.3g}..{rate * 10:.3g}: {self.job.trials} trials of "
                        f"{self.job.steps} steps in the background (paused here)…")
