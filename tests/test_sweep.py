@@ -138,3 +138,32 @@ def test_a_pareto_sweep_answers_with_the_trials_no_other_beats_on_every_head(pre
     assert f"Pareto front: {len(front)} trial(s)" in out
     page = (run / "report.html").read_text()
     assert "Pareto front" in page and page.count("<tr class='win'>") == len(front)
+
+
+def test_joining_a_study_with_another_number_of_objectives_is_one_line_and_no_run_folder(preset_file, tmp_path,
+                                                                                      capsys):
+    storage = f"sqlite:///{tmp_path / 'one.db'}"
+    optuna.create_study(study_name="mine", storage=storage, direction="minimize")
+    optuna.create_study(study_name="front", storage=storage, directions=["minimize"] * 3)
+    for objective, study, expected in (
+            ("pareto", "mine", "study 'mine' in " + storage + " has one objective; this sweep has 3 objectives "
+                               "(a Pareto sweep): name another study with --study"),
+            ("size", "front", "study 'front' in " + storage + " has 3 objectives (a Pareto sweep); this sweep has "
+                              "one objective: name another study with --study")):
+        code = main(["sweep", str(preset_file), "--lr", "size=1e-3:1e-1", "--trials", "2", "--steps", "10",
+                     "--objective", objective, "--storage", storage, "--study", study, "--runs-dir",
+                     str(tmp_path / "runs")])
+        err = capsys.readouterr().err
+        assert code == 2 and expected in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+    assert [len(load(storage, name).trials) for name in ("mine", "front")] == [0, 0]
+
+
+def test_the_default_study_name_says_which_objective(preset_file, tmp_path, capsys):
+    storage = f"sqlite:///{tmp_path / 'names.db'}"
+    for extra in ([], ["--objective", "pareto"]):
+        assert main(["sweep", str(preset_file), "--lr", "size=1e-3:1e-1", "--trials", "1", "--steps", "10",
+                     "--storage", storage, "--no-record", *extra]) == 0
+    capsys.readouterr()
+    names = sorted(s.study_name for s in optuna.get_all_study_summaries(storage))
+    assert len(names) == 2 and names[1] == names[0] + "-pareto"

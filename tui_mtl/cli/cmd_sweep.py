@@ -44,7 +44,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", metavar="URL",
                    help="an Optuna storage URL, e.g. sqlite:///sweep.db, shared by processes and machines "
                         "(default: in memory)")
-    p.add_argument("--study", metavar="NAME", help="the study's name in the storage (default: PRESET-STRATEGY)")
+    p.add_argument("--study", metavar="NAME", help="the study's name in the storage (default: PRESET-STRATEGY, "
+                                                       "+ -HEAD or -pareto with --objective)")
     p.add_argument("--sampler-seed", type=cli_args.seed, help="the TPE sampler's seed (default: random)")
     p.add_argument("--save", metavar="NAME", help="save the best trial's settings as a user preset NAME")
     p.add_argument("--steps", type=cli_args.positive_int, help="steps per trial (default: the preset's)")
@@ -116,7 +117,7 @@ def main(argv: list[str]) -> int:
     _check(args, preset)
     options = cli_args.session_options(args)
     from tui_mtl.engine import Session
-    from tui_mtl.sweep.study import LR, WEIGHT, SweepSpec, param_name, run_study
+    from tui_mtl.sweep.study import LR, WEIGHT, SweepSpec, open_study, param_name, run_study
 
     session = Session(preset, base_dir=preset_path.parent, report_interval=3600.0, **options)
     if args.strategy:
@@ -125,7 +126,9 @@ def main(argv: list[str]) -> int:
     spec = SweepSpec(lrs=args.lr, weights=args.weight, steps=steps, trials=args.trials,
                      objective_head=None if args.objective == PARETO else args.objective,
                      pareto=args.objective == PARETO, storage=args.storage,
-                     study_name=args.study or f"{preset.name}-{session.strategy}", sampler_seed=args.sampler_seed)
+                     study_name=args.study or _default_study(preset.name, session.strategy, args.objective),
+                     sampler_seed=args.sampler_seed)
+    study = open_study(spec, list(session.head_names))  # before the run folder: a mismatch leaves none
     names = [param_name(LR, r.head) for r in args.lr] + [param_name(WEIGHT, r.head) for r in args.weight]
     if spec.pareto:
         objective = "every head's val loss (" + ", ".join(session.head_names) + "): the Pareto front"
@@ -155,7 +158,7 @@ def main(argv: list[str]) -> int:
             record(study, trial)
 
     stopper = Stopper(session)  # ctrl+c / SIGTERM: the running trial is pruned, then the study stops
-    study = train(stopper, lambda: run_study(session, spec, on_trial, lambda: stopper.stopped))
+    study = train(stopper, lambda: run_study(session, spec, study, on_trial, lambda: stopper.stopped))
     if study is None:  # a second ctrl+c: the storage and sweep.json keep the trials that finished
         return OK
     code = _report(study, names, preset, session, args, heads if spec.pareto else None)
@@ -166,6 +169,12 @@ def main(argv: list[str]) -> int:
         run_dir = record.path.parent
         print(f"run folder: {run_dir} (sweep.json: every trial)\nreport: {write_sweep_html(run_dir)}")
     return code
+
+
+def _default_study(preset: str, strategy: str, objective: str | None) -> str:
+    """PRESET-STRATEGY, and -pareto or -HEAD when the objective is not the weighted sum: a study holds
+    one objective, and joining it with another would mix numbers that do not compare."""
+    return f"{preset}-{strategy}" + (f"-{objective}" if objective else "")
 
 
 def _report(study, names: list[str], preset, session, args, pareto_heads: list[str] | None = None) -> int:

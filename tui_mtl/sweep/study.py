@@ -17,6 +17,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from tui_mtl.errors import TuiMtlError
 from tui_mtl.sweep.space import Range
 
 LR, WEIGHT = "lr", "weight"
@@ -46,23 +47,41 @@ class SweepSpec:
     sampler_seed: int | None = None
 
 
-def run_study(session, spec: SweepSpec, on_trial: Callable[[Any, Any], None] | None = None,
+class StudyMismatch(TuiMtlError):
+    """The storage already holds a study of that name with another number of objectives."""
+
+
+def open_study(spec: SweepSpec, heads: list[str]):
+    """The study, created or joined. Joining one with another number of objectives would fail every
+    trial (or crash on its answer), so it is refused with what to do."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # each trial gets one line from `on_trial`
+    wanted = len(heads) if spec.pareto else 1
+    study = optuna.create_study(study_name=spec.study_name, storage=spec.storage, load_if_exists=True,
+                                directions=["minimize"] * wanted,
+                                sampler=optuna.samplers.TPESampler(seed=spec.sampler_seed),
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0))
+    if len(study.directions) != wanted:
+        kind = lambda n: "one objective" if n == 1 else f"{n} objectives (a Pareto sweep)"  # noqa: E731
+        raise StudyMismatch(f"study {spec.study_name!r} in {spec.storage} has {kind(len(study.directions))}; this "
+                            f"sweep has {kind(wanted)}: name another study with --study")
+    return study
+
+
+def run_study(session, spec: SweepSpec, study, on_trial: Callable[[Any, Any], None] | None = None,
               stop_requested: Callable[[], bool] = lambda: False):
-    """Optimise; returns the optuna Study (its trials hold every number). `stop_requested()` is
-    asked after every chunk of steps: the running trial is then pruned and the study stops."""
+    """Optimise `study` (from `open_study`); returns it (its trials hold every number).
+    `stop_requested()` is asked after every chunk of steps: the running trial is then pruned and the
+    study stops."""
     import optuna
     from optuna.study import MaxTrialsCallback
 
     from tui_mtl.engine import State
 
-    optuna.logging.set_verbosity(optuna.logging.ERROR)  # each trial gets one line from `on_trial`
     weights = dict(session.weights)  # the objective's weights: the preset's, not a trial's
     every = session.preset.training.validate_every
     heads = list(session.head_names)
-    study = optuna.create_study(study_name=spec.study_name, storage=spec.storage, load_if_exists=True,
-                                directions=["minimize"] * (len(heads) if spec.pareto else 1),
-                                sampler=optuna.samplers.TPESampler(seed=spec.sampler_seed),
-                                pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0))
     failed = [math.nan] * len(heads) if spec.pareto else math.nan  # Optuna marks such a trial FAIL
 
     def objective(trial) -> float | list[float]:
