@@ -30,10 +30,11 @@ def render_html(data: ReportData) -> str:
     verdicts = verdict_lines(data.differences, measured=data.metric)
     items = "".join(f'<li class="{"win" if " beats " in line else ""}">{escape(line)}</li>' for line in verdicts)
     title = f"tui-mtl: {escape(data.run_dir.name)}"
+    note = f"{data.note} " if data.note else ""
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>",
              f"<style>{STYLE}</style></head><body>",
              f"<h1>{escape(', '.join(data.strategies))} {escape(data.seeds_text())}</h1>",
-             f"<p>Run folder <code>{escape(str(data.run_dir))}</code>. {escape(data.note)} Within a seed every "
+             f"<p>Run folder <code>{escape(str(data.run_dir))}</code>. {escape(note)}Within a seed every "
              f"strategy starts from the same weights and sees the same batches.{escape(one_seed_hint(data))}</p>",
              f"<h2>Verdict</h2><ul>{items}</ul>",
              f"<h2>{escape(data.metric.capitalize())}</h2>", table(summary_rows(data))]

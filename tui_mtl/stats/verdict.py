@@ -26,7 +26,7 @@ def verdict_line(d: Difference, metric: str = "val loss") -> str:
     if d.identical:
         return f"{d.head}: no difference between {d.a} and {d.b} (identical on all {d.n} seeds){left_out}"
     if d.n < 2:
-        return f"{d.head}: {d.a} vs {d.b}: one seed, no test (use --seeds 3 or more){left_out}"
+        return f"{d.head}: {d.a} vs {d.b}: one seed, no test (use --seeds 5; 3 at the least){left_out}"
     level = f"{CONFIDENCE:.0%} CI"
     if not d.significant:
         why = "CI includes 0" if d.low <= 0.0 <= d.high else f"not significant after the {CORRECTION} correction"

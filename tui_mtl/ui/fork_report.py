@@ -28,11 +28,8 @@ class ForkReport:
         return all(r.state in (State.FINISHED, State.FAULTED) for r in reports.values())
 
     def write(self, comparison: Any) -> Path | None:
-        """None when there is nothing new: no validation since the fork, or none since the last report."""
-        from tui_mtl.report.comparison_file import write_comparison  # matplotlib and scipy: not at start-up
-        from tui_mtl.report.data import ONE_SEED_BRANCHES
-        from tui_mtl.stats import paired_differences
-
+        """None when there is nothing new: no validation since the fork, none since the last report,
+        or every branch diverged (no number to compare)."""
         heads = list(self.preset.model.head_names)
         results, at = {}, 0
         for name, branch in comparison.branches.items():
@@ -42,8 +39,12 @@ class ForkReport:
             at = max([at, *(point[0] for point in last.values() if point is not None)])
             results[name] = {h: [math.nan if name in comparison.diverged or point is None else point[1]]
                              for h, point in last.items()}
-        if at == self.written_at:
+        if at == self.written_at or all(math.isnan(v) for r in results.values() for (v,) in r.values()):
             return None
+        from tui_mtl.report.comparison_file import write_comparison  # matplotlib and scipy: only now (~1.5 s)
+        from tui_mtl.report.data import ONE_SEED_BRANCHES
+        from tui_mtl.stats import paired_differences
+
         steps = comparison.step_count - comparison.fork_step
         note = (f"Forked in the app at step {comparison.fork_step}; the branches trained {steps} steps after it; "
                 f"the {LAST_LOSS} is at step {at}.")

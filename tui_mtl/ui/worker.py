@@ -122,13 +122,13 @@ class TrainingWorker:
             session = self._build()
             if session is not None:
                 self._serve(session)
-        finally:
-            self._write_fork_report(final=True)
+        finally:  # the checkpoints first: they are what a quit must never lose
             for recorder in self._recorders:
                 try:
                     recorder.close(final_checkpoint=True)
                 except Exception as err:  # noqa: BLE001 — said, and the others still close
                     self._post(Note(f"final checkpoint failed: {type(err).__name__}: {err}", error=True))
+            self._write_fork_report(final=True)
             self._done.set()
 
     def _build(self) -> Any:
