@@ -65,7 +65,12 @@ def test_a_study_searches_the_ranges_prunes_and_its_best_value_is_what_training_
     assert "<svg" in page and "<script" not in page and "src=" not in page and "--sampler-seed 1" in page
     (run / "report.html").unlink()
     assert main(["report", str(run)]) == 0 and (run / "report.html").read_text() == page
-    assert main(["report", str(run), "--format", "md"]) == 2
+    assert main(["report", str(run), "--format", "md"]) == 0  # Markdown + PNGs, the same table
+    markdown = (run / "report" / "report.md").read_text()
+    assert markdown.count("\n| ") == 2 + 8  # the header, its rule, a row per trial
+    assert markdown.count(f"| **{best.number}** |") == 1
+    assert "![Objective](0-objective.png)" in markdown and "--sampler-seed 1" in markdown
+    assert (run / "report" / "1-settings.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     saved = load_preset("best")  # --save: the best trial's rates as a user preset
     assert saved.model.head("size").learning_rate == pytest.approx(best.params["lr:size"])
     assert saved.training.trunk_learning_rate == pytest.approx(best.params["lr:trunk"])

@@ -41,12 +41,10 @@ def main(argv: list[str]) -> int:
 
 
 def _sweep(run_dir: Path, format: str) -> int:
-    from tui_mtl.report.sweep import SweepReportError, write_sweep_html
+    from tui_mtl.report.sweep import SweepReportError, write_sweep_html, write_sweep_markdown
 
-    if format != "html":
-        raise cli_args.UsageError(f"{run_dir}: a sweep's report is HTML only (drop --format {format})")
     try:
-        path = write_sweep_html(run_dir)
+        path = write_sweep_html(run_dir) if format == "html" else write_sweep_markdown(run_dir)
     except SweepReportError as err:
         raise cli_args.UsageError(str(err)) from None
     print(f"wrote {path}")

@@ -11,7 +11,7 @@ from tui_mtl.report.tables import one_seed_hint, summary_rows
 from tui_mtl.stats import verdict_lines
 
 
-def _table(rows: list[list[str]]) -> str:
+def markdown_table(rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(rows[0]) + " |", "|" + " --- |" * len(rows[0])]
     lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
     return "\n".join(lines)
@@ -24,7 +24,7 @@ def write_markdown(data: ReportData, folder: Path | None = None) -> Path:
              f"{data.note} Within a seed every strategy starts from the same weights and sees the same batches."
              f"{one_seed_hint(data)}".strip(), "",
              "## Verdict", "", *(f"- {line}" for line in verdict_lines(data.differences, measured=data.metric)), "",
-             f"## {data.metric.capitalize()}", "", _table(summary_rows(data)), ""]
+             f"## {data.metric.capitalize()}", "", markdown_table(summary_rows(data)), ""]
     for i, head in enumerate(data.heads):
         png(curves_figure(data, head), folder / f"{i}-curves.png")
         png(differences_figure(data, head), folder / f"{i}-differences.png")

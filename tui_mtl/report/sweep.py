@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from tui_mtl.fileio import atomic_write_text  # noqa: E402
 from tui_mtl.report.html import STYLE, table  # noqa: E402
-from tui_mtl.report.plots import svg  # noqa: E402
+from tui_mtl.report.plots import png, svg  # noqa: E402
 from tui_mtl.sweep.record import SWEEP_FILE  # noqa: E402
 
 
@@ -151,25 +151,36 @@ def _front_figure(data: dict):
     return fig
 
 
-def render_sweep_html(data: dict, run_dir: Path) -> str:
-    rows, marked = trials_rows(data)
+def _intro(data: dict) -> str:
     counts = {s: sum(t["state"] == s for t in data["trials"]) for s in ("COMPLETE", "PRUNED", "FAIL")}
     best = "the Pareto front (no other trial is lower on every head)" if data.get("pareto") else "the best trial"
+    return (f"{data.get('strategy', '')}, {data.get('steps', '')} steps per trial, study {data.get('study', '')}; "
+            f"minimising {data.get('objective', '')}. {len(data['trials'])} trials: {counts['COMPLETE']} complete, "
+            f"{counts['PRUNED']} pruned, {counts['FAIL']} failed. In bold: {best}.")
+
+
+def _title(data: dict) -> str:
+    return "Sweep of " + ", ".join(n.replace(":", " ") for n in data["names"])
+
+
+def _figures(data: dict) -> list[tuple[str, object]]:
+    """(title, matplotlib figure) in the report's order; none before a trial has a number."""
+    if not (any(t["values"] for t in data["trials"]) or any(t["intermediate"] for t in data["trials"])):
+        return []
+    if data.get("pareto") and len(data["heads"]) > 1:
+        first = ("Pareto front", _front_figure(data))
+    else:
+        first = ("Objective", _progress_figure(data))
+    return [first, ("Settings", _settings_figure(data))]
+
+
+def render_sweep_html(data: dict, run_dir: Path) -> str:
+    rows, marked = trials_rows(data)
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>tui-mtl: {escape(run_dir.name)}</title>",
-             f"<style>{STYLE}</style></head><body>",
-             f"<h1>Sweep of {escape(', '.join(n.replace(':', ' ') for n in data['names']))}</h1>",
-             f"<p>Run folder <code>{escape(str(run_dir))}</code>. {escape(str(data.get('strategy', '')))}, "
-             f"{escape(str(data.get('steps', '')))} steps per trial, study {escape(str(data.get('study', '')))}; "
-             f"minimising {escape(str(data.get('objective', '')))}. {len(data['trials'])} trials: "
-             f"{counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['FAIL']} failed. "
-             f"In bold: {best}.</p>",
+             f"<style>{STYLE}</style></head><body>", f"<h1>{escape(_title(data))}</h1>",
+             f"<p>Run folder <code>{escape(str(run_dir))}</code>. {escape(_intro(data))}</p>",
              "<h2>Trials</h2>", table(rows, bold=marked)]
-    if any(t["values"] for t in data["trials"]) or any(t["intermediate"] for t in data["trials"]):
-        if data.get("pareto") and len(data["heads"]) > 1:
-            parts.append(f"<h2>Pareto front</h2><figure>{svg(_front_figure(data))}</figure>")
-        else:
-            parts.append(f"<h2>Objective</h2><figure>{svg(_progress_figure(data))}</figure>")
-        parts.append(f"<h2>Settings</h2><figure>{svg(_settings_figure(data))}</figure>")
+    parts += [f"<h2>{title}</h2><figure>{svg(fig)}</figure>" for title, fig in _figures(data)]
     if data.get("command"):
         parts.append(f"<h2>Reproduce</h2><pre>{escape(data['command'])}</pre>")
     parts.append("</body></html>")
@@ -179,4 +190,26 @@ def render_sweep_html(data: dict, run_dir: Path) -> str:
 def write_sweep_html(run_dir: Path) -> Path:
     path = run_dir / "report.html"
     atomic_write_text(path, render_sweep_html(read_sweep(run_dir), run_dir))
+    return path
+
+
+def write_sweep_markdown(run_dir: Path) -> Path:
+    """report/report.md with a PNG per figure, for a README or an issue."""
+    from tui_mtl.report.markdown import markdown_table
+
+    data = read_sweep(run_dir)
+    folder = run_dir / "report"
+    folder.mkdir(parents=True, exist_ok=True)
+    rows, marked = trials_rows(data)
+    rows = [rows[0], *([f"**{c}**" for c in row] if bold else row for row, bold in zip(rows[1:], marked))]
+    lines = [f"# {_title(data)}", "", f"Run folder `{run_dir}`. {_intro(data)}", "", "## Trials", "",
+             markdown_table(rows), ""]
+    for i, (title, fig) in enumerate(_figures(data)):
+        name = f"{i}-{title.lower().replace(' ', '-')}.png"
+        png(fig, folder / name)
+        lines += [f"## {title}", "", f"![{title}]({name})", ""]
+    if data.get("command"):
+        lines += ["## Reproduce", "", "```", data["command"], "```", ""]
+    path = folder / "report.md"
+    atomic_write_text(path, "\n".join(lines))
     return path
