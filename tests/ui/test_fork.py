@@ -12,6 +12,7 @@ import pytest
 from tui_mtl.engine import State
 from tui_mtl.ui.screens.dialogs import ConfirmScreen
 from tui_mtl.ui.screens.fork_dialog import ForkScreen
+from tui_mtl.ui.screens.sweep_table import SweepScreen
 from tui_mtl.ui.widgets.head_table import HeadTable
 
 from .conftest import make_app, press, started, ui_preset, wait_until
@@ -344,8 +345,14 @@ async def test_o_sweeps_the_selected_heads_rate_in_the_background_and_shows_the_
         dash.session.flush()
         await wait_until(lambda: dash.model.rate_of("shape") == pytest.approx(0.004), what="the rate shown")
         await press(app, "o")
-        await wait_until(lambda: dash.job is not None, what="the sweep started")
-        await press(app, "o")  # one job at a time
+        await wait_until(lambda: dash.job is not None and isinstance(app.screen, SweepScreen),
+                         what="the sweep started, its table shown")
+        job = dash.job
+        await press(app, "escape")  # the table closes, the sweep goes on
+        await wait_until(lambda: app.screen is dash, what="the table closed")
+        assert job.running
+        await press(app, "o")  # while it runs: its table again, not a second sweep
+        await wait_until(lambda: isinstance(app.screen, SweepScreen), what="the table again")
         said = []
         await wait_until(lambda: said.append(dash.model.note or "") or (
             dash.job is not None and not dash.job.running and "sweep shape lr done" in (dash.model.note or "")),
@@ -360,3 +367,11 @@ async def test_o_sweeps_the_selected_heads_rate_in_the_background_and_shows_the_
         complete = [t for t in data["trials"] if t["state"] == "COMPLETE"]
         best = min(complete, key=lambda t: t["values"][0])
         assert f"trial {best['number']}" in dash.model.note and (run / "report.html").is_file()
+        assert dash.job is job
+        table = app.screen
+        assert isinstance(table, SweepScreen) and table.trials.done and len(table.trials.rows) == 8
+        objectives = [r.objective for r in table.trials.rows if r.objective is not None]
+        assert len(objectives) == len(complete) and objectives == sorted(objectives)  # ranked, the best first
+        assert objectives[0] == pytest.approx(best["values"][0], rel=1e-3)
+        shown = app.export_screenshot()  # what is on the screen
+        assert shown.count("★") == 1 and f"{objectives[0]:.4g}" in shown and "done,&#160;8/8&#160;trials" in shown

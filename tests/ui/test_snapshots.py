@@ -176,3 +176,24 @@ def test_picker_snapshot(snap_compare, fixed_picker_presets):
 
 def test_picker_broken_preset_snapshot(snap_compare, fixed_picker_presets):
     assert snap_compare(make_app(PICKER), terminal_size=SIZE, press=["down"])
+
+
+def test_sweep_table_snapshot_at_80x24(snap_compare):
+    """The rate sweep's table as trials finish: ranked (complete by objective, pruned, failed), the best
+    starred; at 80x24, the smallest size the app supports."""
+    from tui_mtl.ui.screens.sweep_table import SweepScreen
+    from tui_mtl.ui.sweep_job import SweepTrials, TrialRow, ranked
+
+    rows = [TrialRow(0, "lr shape 0.00695", 0.1323, "complete"), TrialRow(1, "lr shape 0.000628", 0.3356, "complete"),
+            TrialRow(2, "lr shape 0.000885", None, "pruned at step 200"),
+            TrialRow(3, "lr shape 0.0099", None, "failed (diverged)"),
+            TrialRow(4, "lr shape 0.00386", 0.1663, "complete")]
+    trials = SweepTrials("shape", 8, ranked(rows))
+
+    async def run_before(pilot):
+        await dashboard_ready(pilot)
+        pilot.app.push_screen(SweepScreen(trials, "summed", 300))
+        await wait_until(lambda: isinstance(pilot.app.screen, SweepScreen), what="sweep table")
+        await pilot.pause()
+
+    assert snap_compare(dashboard_app(), terminal_size=(80, 24), run_before=run_before)

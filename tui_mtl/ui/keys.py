@@ -75,7 +75,7 @@ DASHBOARD_KEYS: tuple[Key, ...] = (
         footer=False),
     Key("f", Action.FORK, "Fork", "Fork: compare strategies from this exact point on the same batches", "f"),
     Key("o", Action.SWEEP_RATE, "", "Sweep the selected head's rate: 8 short trials a decade either side, in "
-        "the background (tui-mtl sweep); training pauses", "o", footer=False),
+        "the background (tui-mtl sweep), in a table as they finish; training pauses", "o", footer=False),
     Key("v", Action.CYCLE_VIEW, "View", "Branches: overlay, or one branch at a time (cycles)", "v"),
     Key("b", Action.NEXT_BRANCH, "Branch", "Branches: select the next branch (the one the keys act on)", "b"),
     Key("x", Action.DROP_BRANCH, "", "Branches: drop the selected branch (asks first)", "x", footer=False),

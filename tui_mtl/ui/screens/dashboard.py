@@ -36,6 +36,8 @@ from tui_mtl.ui.messages import (DeviceChanged, ForkFailed, ForkReady, Note, Rep
                                  SessionReady, Toast, TrainingFailed)
 from tui_mtl.ui.screens.dashboard_actions import DashboardActions
 from tui_mtl.ui.child_job import ChildJob, JobDone, JobProgress
+from tui_mtl.ui.screens.sweep_table import SweepScreen
+from tui_mtl.ui.sweep_job import SweepTrials
 from tui_mtl.ui.view_model import DashboardModel, Phase, SpaceAction, View
 from tui_mtl.ui.widgets.diagnostics import DiagnosticsPanel, latest_from_history
 from tui_mtl.ui.widgets.head_table import COLUMNS, HeadTable, columns_width, compare_columns
@@ -62,6 +64,7 @@ class DashboardScreen(DashboardActions, Screen[None]):
         self.model.log_scale = remembered.log_scale(preset.name, preset.display.log_scale)
         base_dir = base_dir if base_dir is not None else (preset_path.parent if preset_path else None)
         self.job: ChildJob | None = None  # a fork "× N seeds" or a rate sweep, in a child process
+        self.sweep_trials: SweepTrials | None = None  # the rate sweep's table, as its trials finish
         self.worker = TrainingWorker(self.post_message, preset=preset, base_dir=base_dir, run_dir=run_dir,
                                      resume_from=resume_from, session_factory=session_factory,
                                      recorder_factory=recorder_factory, device_probe=device_probe)
@@ -190,6 +193,12 @@ class DashboardScreen(DashboardActions, Screen[None]):
         self.model.say(message.text)
         self.refresh_text()
 
+    @on(SweepTrials)
+    def _sweep_trials(self, message: SweepTrials) -> None:
+        self.sweep_trials = message
+        if isinstance(self.app.screen, SweepScreen):
+            self.app.screen.show(message)
+
     @on(JobDone)
     def _job_done(self, message: JobDone) -> None:
         if message.report is None:
@@ -198,7 +207,9 @@ class DashboardScreen(DashboardActions, Screen[None]):
             self.notify(text, severity="error")
         else:
             self.model.say(message.summary)
-            self.notify("\n".join([*message.lines, f"report: {message.report}"]), title=message.title, timeout=30)
+            if not isinstance(self.app.screen, SweepScreen):  # an open table already says it all
+                self.notify("\n".join([*message.lines, f"report: {message.report}"]), title=message.title,
+                            timeout=30)
         self.refresh_text()
 
     def shutdown(self) -> None:

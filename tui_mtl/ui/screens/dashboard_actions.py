@@ -34,6 +34,7 @@ class DashboardActions:
     session: Any
     comparison: Any
     job: Any
+    sweep_trials: Any
 
     # --- training --------------------------------------------------------------------------
 
@@ -347,6 +348,9 @@ class DashboardActions:
         if self.comparison is not None:
             self.notify("A rate sweep starts from one run, not from branches.", severity="warning")
             return
+        if isinstance(self.job, SweepJob) and self.job.running and self.sweep_trials is not None:
+            self._show_sweep(self.job)  # o again while it runs: its table
+            return
         if self._job_running():
             return
         head = self.selected_head
@@ -366,7 +370,20 @@ class DashboardActions:
         self.job.start()
         self.model.say(f"sweeping {head} lr {rate / 10:.3g}..{rate * 10:.3g}: {self.job.trials} trials of "
                        f"{self.job.steps} steps in the background (paused here)…")
+        self.sweep_trials = self.job.table()
+        self._show_sweep(self.job)
         self.refresh_text()
+
+    def _show_sweep(self, job) -> None:
+        from tui_mtl.ui.screens.sweep_table import SweepScreen
+
+        assert self.sweep_trials is not None
+
+        def taken(rate: float | None) -> None:
+            if rate is not None:
+                self._set_lr(job.head, rate)
+
+        self.app.push_screen(SweepScreen(self.sweep_trials, job.strategy, job.steps), taken)
 
     def _need_comparison(self) -> bool:
         if self.comparison is None:
