@@ -374,4 +374,5 @@ async def test_o_sweeps_the_selected_heads_rate_in_the_background_and_shows_the_
         assert len(objectives) == len(complete) and objectives == sorted(objectives)  # ranked, the best first
         assert objectives[0] == pytest.approx(best["values"][0], rel=1e-3)
         shown = app.export_screenshot()  # what is on the screen
-        assert shown.count("★") == 1 and f"{objectives[0]:.4g}" in shown and "done,&#160;8/8&#160;trials" in shown
+        assert shown.count("★") == 2  # the best row, and the hint that names it
+        assert f"{objectives[0]:.4g}" in shown and "done,&#160;8/8&#160;trials" in shown
