@@ -66,9 +66,26 @@ def configure(gpus: list[int] | None = None, memory_growth: bool = True) -> list
 _mirrored: dict[tuple[str, ...], Any] = {}  # one MirroredStrategy per device set, for the process
 
 
+def device_names(devices: list[int] | str) -> list[str]:
+    """The TensorFlow names of the chosen devices: indices among the visible GPUs (or, on a machine
+    without GPUs, among the logical CPU devices: how the multi-device code is tested here)."""
+    import tensorflow as tf
+
+    kind = "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
+    available = [d.name for d in tf.config.list_logical_devices(kind)]
+    if devices == "all":
+        return available
+    chosen = []
+    for index in devices:
+        if index >= len(available):
+            where = "" if kind == "GPU" else " (no GPU here: --devices uses GPUs)"
+            raise ValueError(f"no {kind} device {index}: {len(available)} available ({', '.join(available)}){where}")
+        chosen.append(available[index])
+    return chosen
+
+
 def make_distribution(devices: list[int] | str | None):
-    """None for one device; otherwise a MirroredStrategy over the chosen GPUs (or, on a machine
-    without GPUs, over logical CPU devices: how the multi-device code is tested here).
+    """None for one device; otherwise a MirroredStrategy over the chosen devices.
 
     The same devices give the same strategy object for the life of the process: every strategy numbers
     its collective ops from the same start, so a second one over the same devices reuses the first's
@@ -78,20 +95,31 @@ def make_distribution(devices: list[int] | str | None):
         return None
     import tensorflow as tf
 
-    kind = "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
-    available = [d.name for d in tf.config.list_logical_devices(kind)]
-    chosen = available if devices == "all" else []
-    for index in ([] if devices == "all" else devices):
-        if index >= len(available):
-            where = "" if kind == "GPU" else " (no GPU here: --devices mirrors the model over GPUs)"
-            raise ValueError(f"no {kind} device {index}: {len(available)} available ({', '.join(available)}){where}")
-        chosen.append(available[index])
+    chosen = device_names(devices)
     if len(chosen) < 2 and devices == "all":
         return None  # one device: nothing to mirror
     key = tuple(chosen)
     if key not in _mirrored:
         _mirrored[key] = tf.distribute.MirroredStrategy(chosen)
     return _mirrored[key]
+
+
+_one_device: dict[str, Any] = {}
+
+
+def on_one_device(name: str):
+    """A OneDeviceStrategy on `name` (one per device for the process): everything a stepper builds
+    and runs inside it lives on that device. How a fork places its branches on different devices."""
+    import tensorflow as tf
+
+    if name not in _one_device:
+        _one_device[name] = tf.distribute.OneDeviceStrategy(name)
+    return _one_device[name]
+
+
+def short_name(device: str) -> str:
+    """'/job:localhost/replica:0/task:0/device:GPU:1' -> 'GPU:1'."""
+    return device.rsplit("device:", 1)[-1]
 
 
 class DeviceOptions:
@@ -119,9 +147,19 @@ class DeviceOptions:
     def session_options(self, mixed_precision: str | None = None) -> dict:
         """Configure the devices (the first time, before TensorFlow touches a GPU) and return the
         Session's keyword arguments; `mixed_precision` is the fallback when none was given."""
+        self._configure()
+        return {"distribution": make_distribution(self.devices),
+                "mixed_precision": self.mixed_precision or mixed_precision or "off"}
+
+    def placement(self, mixed_precision: str | None = None) -> tuple[dict, list[str] | None]:
+        """For a comparison: the Session's keywords (no mirroring) and the devices its branches are
+        placed on, one branch per device in turn (None: --devices not given)."""
+        self._configure()
+        options = {"distribution": None, "mixed_precision": self.mixed_precision or mixed_precision or "off"}
+        return options, None if self.devices is None else device_names(self.devices)
+
+    def _configure(self) -> None:
         with DeviceOptions._lock:
             if not DeviceOptions._configured:
                 configure(self.gpus, memory_growth=self.memory_growth)
                 DeviceOptions._configured = True
-        return {"distribution": make_distribution(self.devices),
-                "mixed_precision": self.mixed_precision or mixed_precision or "off"}

@@ -131,7 +131,7 @@ class FakeStepper:
     def skip_to_batch(self, count: int) -> None:
         self.batches_drawn = count
 
-    def spawn(self) -> "FakeStepper":
+    def spawn(self, device: str | None = None) -> "FakeStepper":
         return FakeStepper(self.preset, step_delay=self.step_delay, clock=self._now)
 
     def state_bytes(self) -> int:

@@ -177,7 +177,7 @@ async def test_a_branch_that_diverges_pauses_the_comparison_and_rewind_brings_ba
 async def test_a_fork_refused_by_the_engine_keeps_training(monkeypatch):
     from tui_mtl.engine.tf import memory
 
-    monkeypatch.setattr(memory, "free_device_memory", lambda: 1024)  # as if the GPU had 1 KiB free
+    monkeypatch.setattr(memory, "free_device_memory", lambda device=None: 1024)  # as if the GPU had 1 KiB free
     app = make_app(long_preset())
     async with app.run_test(size=SIZE):
         dash = await started(app)

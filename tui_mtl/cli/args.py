@@ -104,12 +104,17 @@ def vary_list(text: str) -> tuple[str, ...]:
 # --- option groups ----------------------------------------------------------------------
 
 
-def add_device_options(parser: argparse.ArgumentParser) -> None:
+MIRRORED = ("train on several devices at once: `all` or indices among the visible ones, e.g. 0,1 "
+            "(tf.distribute.MirroredStrategy)")
+PLACED = ("place the branches on several devices, one branch per device in turn: `all` or indices among the "
+          "visible ones, e.g. 0,1 (the warm-up runs on the first visible device)")
+
+
+def add_device_options(parser: argparse.ArgumentParser, devices_help: str = MIRRORED) -> None:
     group = parser.add_argument_group("devices")
     group.add_argument("--gpus", help="GPUs this session may see, e.g. 0,2 (default: all that "
                                       "CUDA_VISIBLE_DEVICES allows)")
-    group.add_argument("--devices", help="train on several devices at once: `all` or indices among the "
-                                         "visible ones, e.g. 0,1 (tf.distribute.MirroredStrategy)")
+    group.add_argument("--devices", help=devices_help)
     group.add_argument("--mixed-precision", choices=PRECISIONS,
                        help="compute in bfloat16 or float16 with float32 variables and outputs; fp16 "
                             "adds dynamic loss scaling (default off; resume: the run's own)")
@@ -161,6 +166,17 @@ def quiet_tensorflow_import() -> None:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def placement_options(args: argparse.Namespace) -> tuple[dict, list[str] | None]:
+    """A comparison's Session keywords and the devices its branches go on (`--devices`: one branch
+    per device in turn, not one model mirrored over them)."""
+    options = device_options(args)
+    quiet_tensorflow_import()
+    try:
+        return options.placement()
+    except (ValueError, RuntimeError) as err:
+        raise UsageError(f"--gpus/--devices: {err}") from None
 
 
 def session_options(args: argparse.Namespace, mixed_precision: str | None = None) -> dict:

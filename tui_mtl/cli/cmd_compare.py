@@ -36,7 +36,7 @@ def parser() -> argparse.ArgumentParser:
     cli_args.add_training_options(p, steps_help="steps per branch after the fork (default: the preset's)")
     cli_args.add_runs_dir(p)
     p.add_argument("--no-record", action="store_true", help="write no run folder")
-    cli_args.add_device_options(p)
+    cli_args.add_device_options(p, devices_help=cli_args.PLACED)
     return p
 
 
@@ -46,10 +46,11 @@ def main(argv: list[str]) -> int:
     steps = args.steps or preset.training.steps
     if args.window > 1:  # refused before TensorFlow loads
         _check_window(args.window, args.seeds, args.warmup, steps, preset.training.validate_every)
-    options = cli_args.session_options(args)
+    options, devices = cli_args.placement_options(args)  # --devices: a branch per device in turn
     heads = preset.model.head_names
     if args.seeds > 1:
-        return _compare_seeds(args, preset, preset_path, steps, options, "tui-mtl compare " + shlex.join(argv))
+        return _compare_seeds(args, preset, preset_path, steps, options, devices,
+                              "tui-mtl compare " + shlex.join(argv))
     writer = MetricsWriter(args.metrics_out) if args.metrics_out else None
     from tui_mtl.engine import Session, State, fork
 
@@ -65,11 +66,11 @@ def main(argv: list[str]) -> int:
             if report is not None and report.state is State.FAULTED:
                 print(diverged_line(report.fault, " during the warm-up"), file=sys.stderr)
                 return DIVERGED
-        comparison = fork(session, args.strategies)
+        comparison = fork(session, args.strategies, devices=devices)
         if run_dir:
             recorders += [open_recorder(branch, run_dir / "branches" / folder_name(name))
                           for name, branch in comparison.branches.items()]
-        print(f"forked at step {comparison.fork_step} into {', '.join(comparison.branches)}; "
+        print(f"forked at step {comparison.fork_step} into {placed_names(list(comparison.branches), devices)}; "
               f"{steps} steps each on the same batches", flush=True)
         comparison.subscribe(BranchProgress(heads, writer, args.quiet))
         train(comparison, lambda: comparison.run(steps))
@@ -125,7 +126,17 @@ def _check_window(window: int, seeds: int, warmup: int, steps: int, validate_eve
             f"validate_every = {validate_every}, the final one included); lower --window or use --steps {enough}")
 
 
-def _compare_seeds(args, preset, preset_path, steps: int, options: dict, command: str) -> int:
+def placed_names(names: list[str], devices: list[str] | None) -> str:
+    """The branches, each with its device when they are placed on several (as fork places them)."""
+    from tui_mtl.devices import short_name
+
+    if not devices:
+        return ", ".join(names)
+    return ", ".join(f"{name} on {short_name(devices[i % len(devices)])}" for i, name in enumerate(names))
+
+
+def _compare_seeds(args, preset, preset_path, steps: int, options: dict, devices: list[str] | None,
+                   command: str) -> int:
     from tui_mtl.cli import seeds
 
     if args.metrics_out:
@@ -144,8 +155,11 @@ def _compare_seeds(args, preset, preset_path, steps: int, options: dict, command
     print(f"{preset.name}: {', '.join(args.strategies)} on {args.seeds} seeds, {steps} steps each "
           f"(after {args.warmup} warm-up steps); seeds vary {', '.join(args.vary)}", flush=True)
     plans = seeds.seed_plans(preset, args.seeds, args.vary)
+    if devices:
+        print(f"each seed's branches: {placed_names(list(args.strategies), devices)}", flush=True)
     outcome = seeds.run_seeds(plans, args.strategies, steps, args.warmup, base_dir=preset_path.parent,
-                              run_dir=run_dir, options=options, quiet=args.quiet, window=args.window)
+                              run_dir=run_dir, options=options, quiet=args.quiet, window=args.window,
+                              devices=devices)
     # an interrupt reports the seeds done
     seeds.report(outcome, preset.model.head_names, args.vary, run_dir, command, args.window)
     return DIVERGED if outcome.diverged else OK

@@ -79,7 +79,8 @@ def metric_name(window: int) -> str:
 
 
 def run_seeds(plans: list[SeedPlan], strategies: list, steps: int, warmup: int, *, base_dir: Path,
-              run_dir: Path | None, options: dict, quiet: bool, window: int = 1) -> SeedsOutcome:
+              run_dir: Path | None, options: dict, quiet: bool, window: int = 1,
+              devices: list[str] | None = None) -> SeedsOutcome:
     """Every seed in turn. A signal (ctrl+c, SIGTERM, SIGHUP) at any moment, building a seed included,
     stops at the next step: the seed under way is left out (its branches did not reach the same step)
     and no later seed starts; a second signal stops at once."""
@@ -89,7 +90,7 @@ def run_seeds(plans: list[SeedPlan], strategies: list, steps: int, warmup: int, 
         with stop_on_signals(stopper):
             for i, plan in enumerate(plans):
                 line = _one_seed(plan, strategies, steps, warmup, stopper, outcome, base_dir=base_dir,
-                                 run_dir=run_dir, options=options, quiet=quiet, window=window)
+                                 run_dir=run_dir, options=options, quiet=quiet, window=window, devices=devices)
                 if stopper.stopped:
                     break
                 if line is not None:
@@ -103,7 +104,8 @@ def run_seeds(plans: list[SeedPlan], strategies: list, steps: int, warmup: int, 
 
 
 def _one_seed(plan: SeedPlan, strategies: list, steps: int, warmup: int, stopper: Stopper, outcome: SeedsOutcome,
-              *, base_dir: Path, run_dir: Path | None, options: dict, quiet: bool, window: int) -> str | None:
+              *, base_dir: Path, run_dir: Path | None, options: dict, quiet: bool, window: int,
+              devices: list[str] | None) -> str | None:
     """Warm up, fork, train; adds the seed's losses to `outcome` unless it was stopped or its warm-up
     diverged. Returns the seed's line, or None."""
     from tui_mtl.engine import Session, State, fork
@@ -123,7 +125,7 @@ def _one_seed(plan: SeedPlan, strategies: list, steps: int, warmup: int, stopper
             print(diverged_line(session.fault, f" during seed {plan.seed}'s warm-up"), file=sys.stderr)
             outcome.diverged = True
             return None
-        comparison = fork(session, strategies)
+        comparison = fork(session, strategies, devices=devices)
         stopper.target = comparison
         if run_dir:
             recorders = [open_recorder(branch, run_dir / f"seed-{plan.seed}" / "branches" / folder_name(name))

@@ -204,10 +204,12 @@ class Comparison(Controller):
 
 
 def fork(parent: Session, specs: list, *, names: list[str] | None = None,
-         free_memory: int | None | str = "detect") -> Comparison:
+         free_memory: int | None | str = "detect", devices: list[str] | None = None) -> Comparison:
     """Branches that start from an exact copy of `parent` (public API only) and train on its batches.
 
     `specs`: strategy names, or dicts {"strategy": ..., "lr": {head: rate}, "weight": {head: w}, "name": ...}.
+    `devices`: TensorFlow device names; branch i lives and trains on devices[i % len(devices)] (the
+    same weights as on one device); None: where the parent is.
     """
     parsed = [BranchSpec.parse(spec) for spec in specs]
     if not parsed:
@@ -220,18 +222,12 @@ def fork(parent: Session, specs: list, *, names: list[str] | None = None,
         for head in (*spec.lr, *spec.weight):
             parent.check_head(head, allow_trunk=head in spec.lr)
     names = names or unique_names(parsed)
-    if free_memory == "detect":
-        free_memory = _free_device_memory(parent)
-    fork_bytes = getattr(parent.stepper, "fork_bytes", None)
-    needed = fork_bytes() * len(parsed) if fork_bytes is not None else 0
-    if isinstance(free_memory, int) and needed > free_memory:
-        raise CommandError(f"fork needs about {needed / 2**20:.0f} MiB of device memory for {len(parsed)} "
-                           f"branch(es) but {free_memory / 2**20:.0f} MiB are free; fork fewer branches "
-                           f"or use a smaller batch")
+    placed: list[str | None] = [devices[i % len(devices)] if devices else None for i in range(len(parsed))]
+    _check_memory(parent, placed, free_memory)
     preset = parent.current_preset()
     branches: dict[str, Session] = {}
-    for name, spec in zip(names, parsed):
-        branch = Session(preset, stepper=parent.stepper.spawn(), report_interval=parent.report_interval,
+    for name, spec, device in zip(names, parsed, placed):
+        branch = Session(preset, stepper=parent.stepper.spawn(device), report_interval=parent.report_interval,
                          report_every=parent.report_every, snapshot_every=parent.snapshot_every, clock=parent.clock)
         branch.adopt(parent)
         branch.set_strategy(spec.strategy)
@@ -254,9 +250,26 @@ def fork(parent: Session, specs: list, *, names: list[str] | None = None,
     return comparison
 
 
-def _free_device_memory(parent: Session) -> int | None:
+def _check_memory(parent: Session, placed: list[str | None], free_memory: int | None | str) -> None:
+    """Refuse, with the amount needed, a fork whose branches do not fit on a device they are put on."""
+    from tui_mtl.devices import short_name
+
+    fork_bytes = getattr(parent.stepper, "fork_bytes", None)
+    if fork_bytes is None:
+        return
+    for device in dict.fromkeys(placed):
+        count = placed.count(device)
+        free = _free_device_memory(parent, device) if free_memory == "detect" else free_memory
+        needed = fork_bytes() * count
+        if isinstance(free, int) and needed > free:
+            where = "device memory" if device is None else f"memory on {short_name(device)}"
+            raise CommandError(f"fork needs about {needed / 2**20:.0f} MiB of {where} for {count} branch(es) but "
+                               f"{free / 2**20:.0f} MiB are free; fork fewer branches or use a smaller batch")
+
+
+def _free_device_memory(parent: Session, device: str | None) -> int | None:
     if parent.model is None:  # a stepper without TensorFlow (tests)
         return None
     from tui_mtl.engine.tf.memory import free_device_memory
 
-    return free_device_memory()
+    return free_device_memory(device)

@@ -113,8 +113,9 @@ class Stepper(Protocol):
     def state_names(self, strategies: list[str]) -> list[str]:
         """The names of `capture().arrays` with these strategies built, in their fixed order."""
 
-    def spawn(self) -> "Stepper":
-        """A new stepper on the same data and devices (a fork's branch; state copied with restore)."""
+    def spawn(self, device: str | None = None) -> "Stepper":
+        """A new stepper on the same data (a fork's branch; state copied with restore), on `device`
+        when given, else on the same devices."""
 
     def state_bytes(self) -> int: ...
 

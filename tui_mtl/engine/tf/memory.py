@@ -18,17 +18,21 @@ def state_bytes(variables) -> int:
     return sum(math.prod(v.shape) * tf.as_dtype(v.dtype).size for v in variables)
 
 
-def free_device_memory() -> int | None:
-    """Bytes free on the first GPU, or None where there is no GPU (the host's memory is not checked)."""
+def free_device_memory(device: str | None = None) -> int | None:
+    """Bytes free on GPU `device` (a TensorFlow name; None: the first GPU), or None where it is no GPU
+    (the host's memory is not checked)."""
     import tensorflow as tf
 
     if not tf.config.list_logical_devices("GPU"):
         return None
-    try:
-        from tui_mtl.devices import gpu_total_memory
+    from tui_mtl.devices import gpu_total_memory, short_name
 
-        total = gpu_total_memory(0)
-        used = tf.config.experimental.get_memory_info("GPU:0")["current"]
+    name = "GPU:0" if device is None else short_name(device)
+    if not name.startswith("GPU:"):
+        return None
+    try:
+        total = gpu_total_memory(int(name.split(":")[1]))
+        used = tf.config.experimental.get_memory_info(name)["current"]
     except Exception:  # noqa: BLE001 — no way to tell: do not refuse
         return None
     return None if total is None else total - used

@@ -401,14 +401,18 @@ class TFStepper:
         self._planned = None
         self.skip_to_batch(0)
 
-    def spawn(self) -> "TFStepper":
+    def spawn(self, device: str | None = None) -> "TFStepper":
+        """A stepper like this one, on `device` when given (everything it builds and runs lives there),
+        else on this one's devices."""
         import keras
+
+        from tui_mtl.devices import on_one_device
 
         # a model handed over in Python is cloned (new variables; a fork then copies the weights)
         given = None if self._given_model is None else keras.models.clone_model(self._given_model)
         return TFStepper(self.preset, base_dir=self._base_dir, seed=self.seed, data=self.data,
-                         distribution=self._dist, mixed_precision=self.mixed_precision,
-                         loss_scaling=self.loss_scaling, model=given)
+                         distribution=self._dist if device is None else on_one_device(device),
+                         mixed_precision=self.mixed_precision, loss_scaling=self.loss_scaling, model=given)
 
     def state_bytes(self) -> int:
         return state_bytes(self._named_state().values())
