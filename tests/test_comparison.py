@@ -88,6 +88,10 @@ def test_drop_a_branch_and_bad_forks(tiny):
         session.fork([{"strategy": "summed", "lr": {"nope": 1e-3}}])
     with pytest.raises(CommandError, match=r"needs about \d+ MiB .* 3 branch"):
         fork(session, ["summed", "grouped", "pcgrad"], free_memory=1024)
+    # placed on two devices, three branches need two branches' memory on the first (checked per device)
+    two = session.stepper.fork_bytes() * 2
+    with pytest.raises(CommandError, match=r"of memory on CPU:0 for 2 branch\(es\)"):
+        fork(session, ["summed", "grouped", "pcgrad"], free_memory=two - 1, devices=["/device:CPU:0", "/device:CPU:1"])
 
 
 def test_grouped_beats_summed_on_the_small_head_of_imbalanced_scales():
