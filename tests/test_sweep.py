@@ -172,3 +172,19 @@ def test_the_default_study_name_says_which_objective(preset_file, tmp_path, caps
     capsys.readouterr()
     names = sorted(s.study_name for s in optuna.get_all_study_summaries(storage))
     assert len(names) == 2 and names[1] == names[0] + "-pareto"
+
+
+def test_a_trial_is_never_pruned_at_its_last_step():
+    """Its work is done by then: a worse-than-median value at the final report completes the trial
+    (a sweep of one report per trial prunes nothing)."""
+    from tui_mtl.sweep.space import Range
+    from tui_mtl.sweep.study import SweepSpec, open_study, run_study
+
+    session = Session(tiny_preset(training={"validate_every": 10}), report_interval=3600.0)
+    spec = SweepSpec(lrs=[Range("size", 1e-6, 1e-1), Range("trunk", 1e-6, 1e-1)], steps=10, trials=4)
+    study = open_study(spec, list(session.head_names))
+    for rate in (3e-2, 3e-2, 1e-6):  # the third is far worse than the median of the first two
+        study.enqueue_trial({"lr:size": rate, "lr:trunk": rate})
+    run_study(session, spec, study)
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4  # the cap counts the waiting ones too
+    assert study.trials[2].value > max(study.trials[0].value, study.trials[1].value)

@@ -109,7 +109,7 @@ def run_study(session, spec: SweepSpec, study, on_trial: Callable[[Any, Any], No
                 return failed
             if not spec.pareto:
                 trial.report(value, done)
-                if trial.should_prune():
+                if done < spec.steps and trial.should_prune():  # at the last step the work is done: keep it
                     raise optuna.TrialPruned()
         trial.set_user_attr("val_loss", {h: float(v) for h, v in losses.items()})  # every head, for the report
         return [float(losses[h]) for h in heads] if spec.pareto else value
