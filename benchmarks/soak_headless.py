@@ -1,7 +1,9 @@
 """Headless soak: many steps on a tiny preset, switching strategy every 1k steps; memory stays flat.
 
 Prints resident memory (RSS) at step 1k and at the end, the history's size and steps/s.
-Target (issue 7): RSS at the end within 50 MB of RSS at step 1k; history bounded.
+Targets: flat once every strategy in the `s` list has been traced (issue 7: a leak shows as growth on
+the second cycle); issue 16: within 150 MB of RSS at step 1k after cycling them all (each traced
+strategy holds its graphs: ~28 MB each on the tiny preset, +400 MB for the list today); history bounded.
 
     python benchmarks/soak_headless.py [--steps 100000] [--every 1000]
 """
@@ -54,7 +56,7 @@ def main() -> None:
                   f"{session.step_count / (time.perf_counter() - start):.0f} steps/s", flush=True)
     end = rss_mb()
     print(f"RSS at step {args.every}: {baseline:.1f} MB; at step {session.step_count}: {end:.1f} MB; "
-          f"growth {end - baseline:+.1f} MB (target <= 50); history {history_points(session)} points; "
+          f"growth {end - baseline:+.1f} MB (issue 16's target <= 150); history {history_points(session)} points; "
           f"events {len(session.events)}")
 
 
