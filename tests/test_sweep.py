@@ -188,3 +188,10 @@ def test_a_trial_is_never_pruned_at_its_last_step():
     run_study(session, spec, study)
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4  # the cap counts the waiting ones too
     assert study.trials[2].value > max(study.trials[0].value, study.trials[1].value)
+
+
+def test_a_bar_in_a_markdown_cell_stays_in_its_cell():
+    from tui_mtl.report.markdown import markdown_table
+
+    table = markdown_table([["trial", "outcome"], ["3", "failed: a | b"]])
+    assert table.splitlines()[2] == "| 3 | failed: a \\| b |"

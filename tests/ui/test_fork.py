@@ -376,3 +376,4 @@ async def test_o_sweeps_the_selected_heads_rate_in_the_background_and_shows_the_
         shown = app.export_screenshot()  # what is on the screen
         assert shown.count("★") == 2  # the best row, and the hint that names it
         assert f"{objectives[0]:.4g}" in shown and "done,&#160;8/8&#160;trials" in shown
+        assert "o&#160;then&#160;starts&#160;a&#160;new&#160;sweep" in shown  # the hint says what o does now

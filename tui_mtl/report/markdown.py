@@ -12,9 +12,11 @@ from tui_mtl.stats import verdict_lines
 
 
 def markdown_table(rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(rows[0]) + " |", "|" + " --- |" * len(rows[0])]
-    lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
-    return "\n".join(lines)
+    """A GitHub table; a `|` inside a cell (an error's text) is escaped so it stays one cell."""
+    def line(row: list[str]) -> str:
+        return "| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
+
+    return "\n".join([line(rows[0]), "|" + " --- |" * len(rows[0]), *(line(row) for row in rows[1:])])
 
 
 def write_markdown(data: ReportData, folder: Path | None = None) -> Path:

@@ -72,6 +72,7 @@ class ChildJob:
         self.runs_root = runs_root
         self._process: subprocess.Popen | None = None
         self._stopping = False
+        self._problem = ""  # the first line `line()` could not handle
 
     def arguments(self) -> list[str]:
         raise NotImplementedError
@@ -88,10 +89,10 @@ class ChildJob:
         return [sys.executable, "-m", "tui_mtl", *self.arguments(), *runs]
 
     def start(self) -> None:
-        with open(self.folder / OUTPUT, "w", encoding="utf-8") as out, \
-                open(self.folder / ERRORS, "w", encoding="utf-8") as err:
+        # its own session: a closed terminal's SIGHUP reaches the app alone, which sends the one SIGTERM
+        with open(self.folder / OUTPUT, "wb") as out, open(self.folder / ERRORS, "wb") as err:
             self._process = subprocess.Popen(self.command, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                             text=True)
+                                             start_new_session=True)
         threading.Thread(target=self._follow, name=type(self).__name__, daemon=True).start()
 
     @property
@@ -107,37 +108,48 @@ class ChildJob:
 
     def _follow(self) -> None:
         assert self._process is not None
-        code, problem = None, ""
+        self._problem = ""
         try:
-            with open(self.folder / OUTPUT, encoding="utf-8") as out:
+            with open(self.folder / OUTPUT, "rb") as out:
                 code = self._read_until_exit(out)
-        except Exception as exc:  # noqa: BLE001 - a bad line must not leave the app waiting forever
-            problem = f"reading the job's output failed: {type(exc).__name__}: {exc}"
-        if code is None:
+        except OSError as exc:
+            self._problem = f"reading the job's output failed: {exc}"
             code = self._process.wait()
-        error = problem or self._last_error_line()
+        error = self._problem or self._last_error_line()
         if self._temporary:
             shutil.rmtree(self.folder, ignore_errors=True)
         self.finished(code, error)
 
     def _read_until_exit(self, out) -> int:
-        """Hand over each whole line as it is written; after the exit, what is left."""
-        pending = ""
+        """Hand over each whole line as it is written (bytes until the newline: a character split
+        across two writes is never decoded in halves); after the exit, what is left."""
+        pending = b""
         while True:
             code = self._process.poll() if self._process is not None else 0
             pending += out.read()
-            *lines, pending = pending.split("\n")
-            for text in lines:
-                self.line(text.rstrip())
+            *lines, pending = pending.split(b"\n")
+            for raw in lines:
+                self._hand_over(raw)
             if code is not None:
                 if pending.strip():
-                    self.line(pending.rstrip())
+                    self._hand_over(pending)
                 return code
             time.sleep(POLL_SECONDS)
 
+    def _hand_over(self, raw: bytes) -> None:
+        """One line to `line()`; the first one it cannot handle is said at once, the rest skipped
+        (the child runs on; its report still comes)."""
+        if self._problem:
+            return
+        try:
+            self.line(raw.decode("utf-8", errors="replace").rstrip())
+        except Exception as exc:  # noqa: BLE001 - a bad line must not leave the app waiting in silence
+            self._problem = f"reading the job's output failed: {type(exc).__name__}: {exc}"
+            self._post(JobProgress(f"{self.kind}: {self._problem}"))
+
     def _last_error_line(self) -> str:
         try:
-            text = (self.folder / ERRORS).read_text(encoding="utf-8").strip()
+            text = (self.folder / ERRORS).read_text(encoding="utf-8", errors="replace").strip()
         except OSError:
             return ""
         return text.splitlines()[-1] if text else ""

@@ -134,6 +134,13 @@ class TFStepper:
     def _scope(self):
         return self._dist.scope() if self._dist is not None else contextlib.nullcontext()
 
+    def _placed(self):
+        """Where a call runs: on a placed branch's device (a OneDeviceStrategy puts only what runs
+        inside `strategy.run` there; the update, the guard and validation follow this scope)."""
+        if isinstance(self._dist, tf.distribute.OneDeviceStrategy):
+            return tf.device(self._dist.extended.worker_devices[0])
+        return contextlib.nullcontext()
+
     def _build(self, data: Any) -> None:
         from tui_mtl.data import build_data
         from tui_mtl.model import build_model
@@ -248,7 +255,7 @@ class TFStepper:
         key = (name, "fused")
         traced = key not in self._traced
         self._planned = None
-        with device_errors():
+        with device_errors(), self._placed():
             done, applied, losses, rescaled, faulty = fused(self._stream(), tf.constant(count, tf.int32))
             done, applied = int(done), bool(applied)  # the one host read of the call
         self.batches_drawn += done
@@ -284,7 +291,7 @@ class TFStepper:
         traced = key not in self._traced
         source = batch if batch is not None else self._stream()
         try:
-            with device_errors():
+            with device_errors(), self._placed():
                 result = self._steps[self._current](source, variant, diagnose)
                 applied = bool(result.applied)  # one host read per step: a NaN stops at the step it appears
         finally:
@@ -332,7 +339,7 @@ class TFStepper:
             metric.reset_state()
         total: Any = None
         batches = 0
-        with device_errors():
+        with device_errors(), self._placed():
             for x, y in self.data.validation:
                 losses = self._eval_fn(x, y)
                 total = losses if total is None else total + losses
@@ -409,9 +416,11 @@ class TFStepper:
         from tui_mtl.devices import on_one_device
 
         # a model handed over in Python is cloned (new variables; a fork then copies the weights)
-        given = None if self._given_model is None else keras.models.clone_model(self._given_model)
+        placed = on_one_device(device) if device is not None else None
+        with placed.scope() if placed is not None else contextlib.nullcontext():  # the clone's weights too
+            given = None if self._given_model is None else keras.models.clone_model(self._given_model)
         return TFStepper(self.preset, base_dir=self._base_dir, seed=self.seed, data=self.data,
-                         distribution=self._dist if device is None else on_one_device(device),
+                         distribution=self._dist if placed is None else placed,
                          mixed_precision=self.mixed_precision, loss_scaling=self.loss_scaling, model=given)
 
     def state_bytes(self) -> int:

@@ -15,6 +15,7 @@ from tui_mtl.ui.sweep_job import SweepTrials
 
 
 HINT = "Enter uses the best rate (★) · Esc closes this table: the sweep goes on, o shows it again"
+HINT_DONE = "Enter uses the best rate (★) · Esc closes this table (o then starts a new sweep)"
 
 
 def trials_table(trials: SweepTrials) -> Table:
@@ -57,12 +58,14 @@ class SweepScreen(ModalScreen[float | None]):
                          classes="dialog-title")
             yield Static(trials_table(self.trials), id="trials")
             yield Static(status_text(self.trials), id="sweep-status", classes="dialog-text")
-            yield Static(Text(HINT, style="dim"), classes="dialog-hint")
+            yield Static(Text(HINT_DONE if self.trials.done else HINT, style="dim"), id="sweep-hint",
+                         classes="dialog-hint")
 
     def show(self, trials: SweepTrials) -> None:
         self.trials = trials
         self.query_one("#trials", Static).update(trials_table(trials))
         self.query_one("#sweep-status", Static).update(status_text(trials))
+        self.query_one("#sweep-hint", Static).update(Text(HINT_DONE if trials.done else HINT, style="dim"))
 
     def action_close(self) -> None:
         self.dismiss(None)
