@@ -23,10 +23,21 @@ except (ImportError, AttributeError):  # another TensorFlow's internals: leave i
     _REGISTRY = None
 
 
+# A call counts what it registered as the entries added after its start, so the registry must only grow
+# while a call runs. A finalizer can run in the middle of one (a garbage collection during a trace):
+# what it would remove then waits until no call runs.
+_calls_running = 0
+_waiting: list[str] = []
+
+
 def _forget(names: list[str]) -> None:
-    if _REGISTRY is not None:
-        for name in names:
-            _REGISTRY.pop(name, None)
+    if _REGISTRY is None:
+        return
+    if _calls_running:
+        _waiting.extend(names)
+        return
+    for name in names:
+        _REGISTRY.pop(name, None)
 
 
 class TracedStep:
@@ -44,11 +55,18 @@ class TracedStep:
         weakref.finalize(self, _forget, self._registered)
 
     def __call__(self, *args: Any) -> Any:
+        global _calls_running
         if _REGISTRY is None:
             return self.function(*args)
         before = len(_REGISTRY)
+        _calls_running += 1
         try:
             return self.function(*args)
         finally:
+            _calls_running -= 1
             if len(_REGISTRY) > before:
                 self._registered.extend(list(_REGISTRY)[before:])
+            if not _calls_running and _waiting:
+                waiting = _waiting[:]
+                _waiting.clear()
+                _forget(waiting)
