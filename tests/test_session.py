@@ -62,6 +62,29 @@ def test_rates_weights_and_strategies_change_without_retracing():
     assert session.trace_counts == first_use
 
 
+def test_traces_of_the_least_recently_used_strategies_are_dropped_and_redone_exactly(monkeypatch):
+    """Cycling through more strategies than KEPT_TRACES keeps only the recent traces (memory stays
+    flat); a dropped strategy traces again when used, and trains to exactly the same weights."""
+    from tui_mtl.engine.tf import stepper
+
+    cycle = ["summed", "grouped", "pcgrad", "summed+dwa", "mgda"]
+
+    def cycled(kept: int):
+        monkeypatch.setattr(stepper, "KEPT_TRACES", kept)
+        session = Session(tiny_preset(training={"diagnostics_every": 0}))
+        for name in cycle * 2:
+            session.set_strategy(name)
+            session.run(2)
+        return session
+
+    kept_all, kept_two = cycled(len(cycle)), cycled(2)
+    assert set(kept_all.trace_counts.values()) == {1}  # each traced once
+    assert set(kept_two.trace_counts.values()) == {2}  # each dropped, then traced again on its second use
+    assert len(kept_two.stepper._steps) == len(cycle)  # every strategy (its optimizers) is still there
+    for a, b in zip(kept_all.model.get_weights(), kept_two.model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_rates_and_weights_reach_the_optimizers_and_the_loss(tiny):
     session = Session(tiny)
     session.set_lr("shape", 0.123)

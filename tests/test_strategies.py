@@ -43,9 +43,12 @@ def covering_combinations() -> list[str]:
     return names
 
 
-def test_every_component_trains_switches_without_retracing_and_round_trips_its_state():
+def test_every_component_trains_switches_without_retracing_and_round_trips_its_state(monkeypatch):
+    from tui_mtl.engine.tf import stepper
+
     names = covering_combinations() + [n for n in COMBINATIONS + list(STRATEGY_NAMES)
                                        if n not in covering_combinations()]
+    monkeypatch.setattr(stepper, "KEPT_TRACES", len(names) + 1)  # every trace kept: none is redone
     session = Session(tiny_preset(training={"diagnostics_every": 0}))
     seen = {}
     for name in names:

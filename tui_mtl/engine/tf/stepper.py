@@ -42,6 +42,10 @@ def device_errors():
         raise StepFailure(f"{type(err).__name__}: {op_error_cause(err.message)}") from None
 
 
+# Strategies whose traced steps a stepper keeps (the most recently used). Each trace holds ~15-30 MB of
+# graphs; switching back to a dropped one traces it again (a second or two on a small model).
+KEPT_TRACES = 4
+
 _BOILERPLATE = re.compile(r"(Graph execution error:|Detected at node|File |\[\[|\d+ root error\(s\) found"
                           r"|\d+ successful operations|\d+ derived errors)")
 
@@ -118,6 +122,7 @@ class TFStepper:
         self._steps: dict[str, Any] = {}
         self._fused_steps: dict[str, Any] = {}  # canonical name -> its fused tf.function, built when first fused
         self._traced: set[tuple] = set()
+        self._recent: dict[str, None] = {}  # strategies used, the least recent first: their traces are kept
         self._planned: int | None = None  # the variant the next step runs (alternating's head)
         self._iterator = None  # created on the first own step: a comparison's branch never needs one
         self._eval_fn: Any = None
@@ -183,18 +188,33 @@ class TFStepper:
                 strategy = Strategy(self.ctx, name, self._rates, self._params)
             self._strategies[name] = strategy
             self.trace_counts[name] = 0
-
-            def on_trace(name=name):
-                self.trace_counts[name] += 1
-
-            self._steps[name] = build_step(self.ctx, strategy, self._dist, self._accumulate, on_trace,
-                                           jit_compile=self.preset.training.jit_compile)
+            self._steps[name] = self._new_step(name)
         return self._strategies[name]
+
+    def _new_step(self, name: str) -> Any:
+        """The step function of strategy `name`, not yet traced."""
+        def on_trace(name=name):
+            self.trace_counts[name] += 1
+
+        return build_step(self.ctx, self._strategies[name], self._dist, self._accumulate, on_trace,
+                          jit_compile=self.preset.training.jit_compile)
 
     def use_strategy(self, name: str) -> None:
         self._ensure(name)
         self._current = canonical_name(name)
         self._planned = None
+        self._recent.pop(self._current, None)
+        self._recent[self._current] = None
+        while len(self._recent) > KEPT_TRACES:
+            self._drop_traces(next(iter(self._recent)))
+
+    def _drop_traces(self, name: str) -> None:
+        """Forget strategy `name`'s traced graphs (~15-30 MB each); its optimizers and state stay, and
+        its next step traces again. Cycling through every strategy kept them all before."""
+        del self._recent[name]
+        self._steps[name] = self._new_step(name)
+        self._fused_steps.pop(name, None)
+        self._traced = {key for key in self._traced if key[0] != name}
 
     @property
     def strategies(self) -> list[str]:
