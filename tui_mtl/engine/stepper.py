@@ -80,7 +80,7 @@ class Stepper(Protocol):
         """Whether `steps` can run several steps of the current strategy in one call."""
 
     def will_trace_fused(self) -> bool:
-        """Whether the next `steps` call compiles (seconds, once per strategy)."""
+        """Whether the next `steps` call compiles (seconds; a strategy used again after others may retrace)."""
 
     def steps(self, count: int) -> tuple[int, StepOutcome]:
         """Up to `count` plain steps (no diagnostics) on the own stream in one call; stops after the

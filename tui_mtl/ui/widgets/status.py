@@ -71,7 +71,7 @@ class StrategyBar(Static):
     def show(self, strategy: str, names: tuple[str, ...], pending: str | None = None,
              branch: str | None = None, compiling: bool = False) -> None:
         """`branch`: during a comparison, the branch the keys act on (shown first); `compiling`: the
-        strategy's step is being traced (seconds, once per strategy)."""
+        strategy's step is being traced (seconds; again after 4 other strategies were used)."""
         self._args = (strategy, tuple(names), pending, branch, compiling)
         set_text(self, self.build(self.size.width or self.app.size.width))
 
@@ -89,7 +89,7 @@ class StrategyBar(Static):
         shown = pending or strategy
         text.append(f" {shown} ", style="bold reverse")
         if compiling:
-            text.append(" compiling its step… (once per strategy)", style="bold #87afd7")
+            text.append(" compiling its step… (seconds; the recent strategies keep theirs)", style="bold #87afd7")
             return text
         if pending and pending != strategy:
             text.append(" … at the next step", style="dim")
