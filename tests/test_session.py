@@ -178,15 +178,15 @@ def test_commands_from_another_thread_apply_at_step_boundaries(tiny):
         assert session.flush(60)  # applied by the training thread at a step boundary
         step = session.step_count
         assert wait_for(lambda: session.step_count > step + 20, 60), where()
-        session.pause()
-        assert wait_for(lambda: reports and reports[-1].state is State.PAUSED, 5)
+        session.pause()  # waits for the step under way, which may be tracing a diagnostic variant (CI: >5 s)
+        assert wait_for(lambda: reports and reports[-1].state is State.PAUSED, 60), where()
         paused_at = session.step_count
         time.sleep(0.3)
         assert session.step_count == paused_at  # paused means no steps
         session.set_weight("shape", 2.5)  # applied while paused
-        assert wait_for(lambda: session.weights["shape"] == 2.5, 5)
+        assert wait_for(lambda: session.weights["shape"] == 2.5, 60), where()
         session.resume()
-        assert wait_for(lambda: session.step_count > paused_at, 10)
+        assert wait_for(lambda: session.step_count > paused_at, 60), where()
     finally:
         session.stop()
         worker.join(timeout=10)
