@@ -8,6 +8,7 @@ import asyncio
 
 import numpy as np
 import pytest
+from textual.widgets._footer import FooterKey
 
 from tui_mtl.engine import State
 from tui_mtl.presets import read_preset, user_presets_dir
@@ -67,9 +68,15 @@ async def test_space_pauses_and_resumes_and_the_footer_says_which():
     async with app.run_test(size=SIZE):
         dash = await started(app)
         await wait_until(lambda: "Pause" in footer_labels(app), what="footer says Pause")
+        keys = list(app.screen.query(FooterKey))
         await press(app, "space")
         await wait_until(lambda: dash.model.state is State.PAUSED, what="paused")
         await wait_until(lambda: "Resume" in footer_labels(app), what="footer says Resume")
+        assert list(app.screen.query(FooterKey)) == keys  # relabelled in place, not rebuilt
+        await press(app, "space")  # space now resumes: the key's action changed with its label
+        await wait_until(lambda: "Pause" in footer_labels(app), what="footer says Pause again")
+        await press(app, "space")
+        await wait_until(lambda: "Resume" in footer_labels(app), what="footer says Resume again")
         paused_at = dash.session.step_count
         await asyncio.sleep(0.3)
         assert dash.session.step_count == paused_at
@@ -148,12 +155,22 @@ async def test_edit_modal_validates_inline_and_applies_to_the_engine():
                          what="edits applied")
         assert dash.session.effective_weights()["size"] == 2.5  # the engine's loss weight variable
         await wait_until(lambda: row(dash, "size").cells()[1] == "mse×1e3", what="the scale is shown")
-        await press(app, "e")  # Esc cancels without a change
+        await press(app, "e")  # the dialog is kept: the same one, showing the values in force now
         await wait_until(lambda: isinstance(app.screen, EditHeadScreen), what="edit dialog again")
-        app.screen.query_one("#learning_rate").value = "0.5"
+        assert app.screen is dialog
+        assert [dialog.query_one(f"#{key}").value for key in ("learning_rate", "weight", "loss_scale")] == \
+            ["0.004", "2.5", "1000"]
+        lr.value = "abc"  # Esc cancels without a change
+        await pilot.pause()
         await press(app, "escape")
         await wait_until(lambda: app.screen is dash, what="cancelled")
         assert dash.session.learning_rates["size"] == pytest.approx(0.004)
+        await press(app, "e")  # what was typed and its error are gone; Enter applies the new value
+        await wait_until(lambda: isinstance(app.screen, EditHeadScreen), what="edit dialog a third time")
+        assert lr.value == "0.004" and str(dialog.query_one("#learning_rate-error").render()) == ""
+        await wait_until(lambda: dialog.focused is lr, what="the rate field focused")
+        await press(app, *"0.003", "enter")  # typing replaces the selected value
+        await wait_until(lambda: dash.session.learning_rates["size"] == pytest.approx(0.003), what="applied again")
 
 
 async def test_save_writes_the_settings_in_force_and_asks_before_overwriting_or_shadowing():
@@ -182,6 +199,9 @@ async def test_save_writes_the_settings_in_force_and_asks_before_overwriting_or_
 
         await press(app, "ctrl+s")  # the same name again: asks; "n" keeps the file
         await wait_until(lambda: isinstance(app.screen, SavePresetScreen), what="save dialog 2")
+        assert app.screen.query_one("#name") is name_input  # the dialog is kept, and starts afresh
+        assert name_input.value.startswith("tiny-")
+        await wait_until(lambda: app.screen.focused is name_input, what="the name field focused")
         app.screen.query_one("#name").value = "my-run"
         await pilot.pause()
         assert "exists" in str(app.screen.query_one("#name-error").render())

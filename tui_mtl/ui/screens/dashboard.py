@@ -21,7 +21,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Grid
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from tui_mtl.engine.reports import Event
 from tui_mtl.engine.settings import TRUNK
@@ -42,10 +42,14 @@ from tui_mtl.ui.view_model import DashboardModel, Phase, SpaceAction, View
 from tui_mtl.ui.widgets.diagnostics import DiagnosticsPanel, latest_from_history
 from tui_mtl.ui.widgets.head_table import COLUMNS, HeadTable, columns_width, compare_columns
 from tui_mtl.ui.widgets.loss_plot import LossPlot, SeriesStyle, legend_markup
+from tui_mtl.ui.widgets.steady_footer import SteadyFooter
 from tui_mtl.ui.widgets.status import ErrorBanner, EventLine, ProgressPanel, StrategyBar, TitleBar
 from tui_mtl.ui.worker import TrainingWorker
 
 QUIT_WAIT_SECONDS = 10.0  # then the app says it is still writing the final checkpoint
+
+
+TICKS_PER_CYCLE = 4  # a tick for the text, then one for each plot (3 to a row) in every 1 / plot_hz
 
 
 class DashboardScreen(DashboardActions, Screen[None]):
@@ -76,6 +80,7 @@ class DashboardScreen(DashboardActions, Screen[None]):
         self._plots_dirty = True
         self._text_dirty = True
         self._ticks = 0
+        self._staged: list[LossPlot] = []  # plots with new data, waiting for their tick to redraw
         self._speed_marks: list[tuple[float, int]] = []  # (monotonic time, step) of reports, for benchmarks
         self._footer: tuple = ()
 
@@ -93,7 +98,7 @@ class DashboardScreen(DashboardActions, Screen[None]):
         yield Static(id="legend")
         yield EventLine(id="events")
         yield ProgressPanel(id="progress")
-        yield Footer(compact=True, show_command_palette=False)
+        yield SteadyFooter(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         columns = min(len(self.preset.model.heads), 3)
@@ -103,7 +108,7 @@ class DashboardScreen(DashboardActions, Screen[None]):
         for plot in self.visible_plots():
             plot.set_log(self.model.log_scale)
         self.refresh_text()
-        self.set_interval(1 / (2 * self.plot_hz), self._tick, name="refresh")
+        self.set_interval(1 / (TICKS_PER_CYCLE * self.plot_hz), self._tick, name="refresh")
         self.worker.start()
 
     # --- the worker's messages ---------------------------------------------------------------
@@ -304,14 +309,33 @@ class DashboardScreen(DashboardActions, Screen[None]):
                                                          self.preset.training.diagnostics_every)
 
     def _tick(self) -> None:
-        """Timer: text and plots take turns (each at plot_hz), so no tick does both; keys and state
-        changes refresh the text at once, outside the timer."""
+        """Timer: the text, then each plot, take turns (each at plot_hz), so no tick does more than one;
+        a plot costs ~10 ms to build here, and a key that comes meanwhile waits for it. Keys and state
+        changes refresh the text and the plots at once, outside the timer."""
         self._ticks += 1
-        if self._ticks % 2:
+        phase = self._ticks % TICKS_PER_CYCLE
+        if self._staged:
+            self._staged.pop(0).refresh()
+        elif phase == 0:
             if self._text_dirty or self.model.pending:
                 self.refresh_text()
-        elif self._plots_dirty:
+        elif phase == 1 and self._plots_dirty:
+            self._replot_staged()
+
+    def _replot_staged(self) -> None:
+        """New data on every visible plot, each redrawn on its own tick (the first now)."""
+        view = self.query_one(DiagnosticsPanel) if self.model.show_diagnostics else self.query_one("#plots")
+        plots = list(view.query(LossPlot).results(LossPlot))
+        for plot in plots:
+            plot.hold_redraw = True
+        try:
             self.replot()
+        finally:
+            for plot in plots:
+                plot.hold_redraw = False
+        self._staged = plots[1:]
+        if plots:
+            plots[0].refresh()
 
     def visible_plots(self) -> list[LossPlot]:
         if self.model.show_diagnostics:
@@ -323,6 +347,7 @@ class DashboardScreen(DashboardActions, Screen[None]):
 
     def replot(self) -> None:
         self._plots_dirty = False
+        self._staged = []
         if self.session is None:
             return
         history = self.session.history

@@ -21,6 +21,7 @@ from tui_mtl.ui.messages import Toast
 from tui_mtl.ui.screens.dialogs import ConfirmScreen, EditHeadScreen, HeadEdit, SavePresetScreen, SaveRequest
 from tui_mtl.ui.screens.fork_dialog import ForkRequest, ForkScreen
 from tui_mtl.ui.screens.help import HelpScreen
+from tui_mtl.ui.screens.kept import kept_screen
 from tui_mtl.ui.screens.strategy_picker import StrategyPickerScreen
 from tui_mtl.ui.widgets.diagnostics import DiagnosticsPanel
 from tui_mtl.ui.widgets.head_table import HeadTable
@@ -153,10 +154,11 @@ class DashboardActions:
         if head is None:
             return
         model = self.model
-        if head == TRUNK:
-            screen = EditHeadScreen(TRUNK, model.rate_of(TRUNK))
-        else:
-            screen = EditHeadScreen(head, model.rate_of(head), model.weight_of(head), model.scale_of(head))
+        values = (model.rate_of(TRUNK),) if head == TRUNK else \
+            (model.rate_of(head), model.weight_of(head), model.scale_of(head))
+        screen = kept_screen(self.app, f"edit-{head}-{len(values)}", EditHeadScreen,
+                             lambda: EditHeadScreen(head, *values))
+        screen.reset(*values)
 
         def done(edit: HeadEdit | None) -> None:
             if edit is None:
@@ -192,7 +194,10 @@ class DashboardActions:
         self.replot()
 
     def action_help(self) -> None:
-        self.app.push_screen(HelpScreen(self.model.strategies))
+        strategies = self.model.strategies
+        screen = kept_screen(self.app, f"help-{hash(strategies)}", HelpScreen, lambda: HelpScreen(strategies))
+        screen.reset()
+        self.app.push_screen(screen)
 
     def action_back(self) -> None:
         if hasattr(self.app, "back_to_picker"):
@@ -259,7 +264,10 @@ class DashboardActions:
 
             self.app.push_screen(ConfirmScreen(question, yes="Save" if shadow else "Replace", no="Keep"), confirmed)
 
-        self.app.push_screen(SavePresetScreen(default, self.preset.description, str(folder), exists), done)
+        screen = kept_screen(self.app, "save", SavePresetScreen,
+                             lambda: SavePresetScreen(default, self.preset.description, str(folder), exists))
+        screen.reset(default, self.preset.description, str(folder), exists)
+        self.app.push_screen(screen, done)
 
     @work(thread=True, group="save", exit_on_error=False, name="save")
     def _save_worker(self, session: Any, request: SaveRequest, overwrite: bool) -> None:

@@ -79,6 +79,21 @@ class EditHeadScreen(ModalScreen[HeadEdit | None]):
         self.head = head
         self.initial = HeadEdit(learning_rate, weight, loss_scale)
 
+    def reset(self, learning_rate: float, weight: float | None = None, loss_scale: float | None = None) -> None:
+        """Show these values again, as a new dialog would (the dialog is kept between uses)."""
+        fields = (weight is None, loss_scale is None)
+        if fields != (self.initial.weight is None, self.initial.loss_scale is None):
+            raise ValueError(f"the dialog for {self.head} has other fields")
+        self.initial = HeadEdit(learning_rate, weight, loss_scale)
+        if not self.is_mounted:
+            return  # compose() shows them
+        for key, _label, value, _zero in self._fields():
+            self.query_one(f"#{key}", Input).value = f"{value:g}"
+        self._check()
+        first = self.query_one("#learning_rate", Input)
+        first.focus()
+        first.select_all()
+
     def _fields(self) -> list[tuple[str, str, float | None, bool]]:
         fields = [("learning_rate", "learning rate", self.initial.learning_rate, False)]
         if self.initial.weight is not None:
@@ -156,6 +171,19 @@ class SavePresetScreen(ModalScreen[SaveRequest | None]):
         self.folder = folder
         self.exists = exists or (lambda _name: None)
 
+    def reset(self, default_name: str, description: str, folder: str,
+              exists: Callable[[str], str | None] | None = None) -> None:
+        """Start again from these, as a new dialog would (the dialog is kept between uses)."""
+        self.default_name, self.description, self.folder = default_name, description, folder
+        self.exists = exists or (lambda _name: None)
+        if not self.is_mounted:
+            return  # compose() shows them
+        self.query_one("#name", Input).value = default_name
+        self.query_one("#description", Input).value = description
+        self.query_one("#folder", Static).update(f"into {folder}")
+        self.query_one("#name", Input).focus()
+        self._check()
+
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static("[b]Save the session as a preset[/b]\nIt holds the strategy, learning rates and "
@@ -167,7 +195,7 @@ class SavePresetScreen(ModalScreen[SaveRequest | None]):
             with Horizontal(classes="field"):
                 yield Label(f"{'description':>13}", classes="field-label")
                 yield Input(value=self.description, id="description")
-            yield Static(f"into {self.folder}", classes="dialog-hint")
+            yield Static(f"into {self.folder}", id="folder", classes="dialog-hint")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Save (enter)", variant="primary", id="save")
                 yield Button("Cancel (esc)", id="cancel")

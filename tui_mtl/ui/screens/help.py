@@ -71,5 +71,10 @@ class HelpScreen(ModalScreen[None]):
                 yield Static(strategies_table(self.strategies))
             yield Static(Text("Esc, ? or q closes this help", style="dim"), classes="dialog-hint")
 
+    def reset(self) -> None:
+        """From the top again (the dialog is kept between uses)."""
+        if self.is_mounted:
+            self.query_one(VerticalScroll).scroll_home(animate=False)
+
     def action_close(self) -> None:
         self.dismiss(None)

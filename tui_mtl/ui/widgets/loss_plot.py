@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from rich.markup import escape
 from rich.segment import Segment
 from rich.text import Text
+from textual.geometry import Region
 from textual.strip import Strip
 from textual_plotext import PlotextPlot
 
@@ -91,6 +92,7 @@ class LossPlot(PlotextPlot):
         self._reduced_key: tuple | None = None
         self._smoothing = 0.0
         self.last_data: PlotData | None = None
+        self.hold_redraw = False  # set_series stores the data and leaves the redraw to the caller
         self._update_titles()
 
     def _update_titles(self) -> None:
@@ -113,7 +115,8 @@ class LossPlot(PlotextPlot):
             self.series_styles, self.title_note, self.show_legend = styles, note, legend
             self._update_titles()
         self._version += 1
-        self.refresh()
+        if not self.hold_redraw:
+            self.refresh()
 
     def set_log(self, log: bool) -> None:
         if log != self.log_scale:
@@ -181,12 +184,19 @@ class LossPlot(PlotextPlot):
         """Line API: cached strips built straight from plotext's character matrix.
 
         This skips plotext's ANSI string, Rich's ANSI parser and Textual's content conversion —
-        together most of the cost of a redraw.
+        together most of the cost of a redraw. `render_lines` checks the cache once per redraw.
         """
-        self._ensure_lines()
+        if self._lines is None:
+            self._ensure_lines()
+        assert self._lines is not None
         if 0 <= y < len(self._lines):
             return self._lines[y]
         return Strip.blank(self.size.width)
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # The cache key reads the widget's size (a walk up to the screen): once per redraw, not per line.
+        self._ensure_lines()
+        return super().render_lines(crop)
 
     def _ensure_lines(self) -> None:
         key = self._key()
