@@ -74,9 +74,24 @@ async def test_the_dialog_shows_each_choice_plainly_and_refuses_one_branch():
         await pilot.pause()
         plan = str(dialog.query_one("#fork-plan").render())
         assert "summed, grouped, pcgrad@grouped, summed (size lr 0.0001)" in plan
+        dialog.query_one("#seeds").value = "abc"
         await press(app, "escape")
         await wait_until(lambda: app.screen is dash, what="cancelled")
         await wait_until(lambda: dash.model.state is State.RUNNING, what="training resumes after esc")
+        first_step = dialog.step
+        await wait_until(lambda: dash.session.step_count > first_step + 20, what="training on")
+
+        again = await open_dialog(app)  # the dialog is kept, and starts afresh at the step of now
+        assert again is dialog and dialog.step > first_step
+        assert option_text(dialog, "summed").startswith("[x] summed")
+        assert all(option_text(dialog, n).startswith("[ ]") for n in ("grouped", "alternating"))
+        assert [dialog.query_one(f"#{k}").value for k in ("other", "lr", "weight", "seeds")] == ["", "", "", ""]
+        assert str(dialog.query_one("#seeds-error").render()) == ""
+        assert dialog.query_one("#strategies").highlighted == dialog.strategies.index("summed")
+        await tick(app, dialog, "grouped")
+        await press(app, "enter")
+        await wait_until(lambda: dash.comparison is not None, what="the fork from the dialog shown again")
+        assert list(dash.comparison.branches) == ["summed", "grouped"]
 
 
 async def test_training_waits_while_the_dialog_is_open_and_forks_from_that_step():

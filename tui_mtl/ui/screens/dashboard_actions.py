@@ -156,7 +156,7 @@ class DashboardActions:
         model = self.model
         values = (model.rate_of(TRUNK),) if head == TRUNK else \
             (model.rate_of(head), model.weight_of(head), model.scale_of(head))
-        screen = kept_screen(self.app, f"edit-{head}-{len(values)}", EditHeadScreen,
+        screen = kept_screen(self.app, f"edit-{head}", len(values), EditHeadScreen,
                              lambda: EditHeadScreen(head, *values))
         screen.reset(*values)
 
@@ -195,7 +195,7 @@ class DashboardActions:
 
     def action_help(self) -> None:
         strategies = self.model.strategies
-        screen = kept_screen(self.app, f"help-{hash(strategies)}", HelpScreen, lambda: HelpScreen(strategies))
+        screen = kept_screen(self.app, "help", strategies, HelpScreen, lambda: HelpScreen(strategies))
         screen.reset()
         self.app.push_screen(screen)
 
@@ -264,7 +264,7 @@ class DashboardActions:
 
             self.app.push_screen(ConfirmScreen(question, yes="Save" if shadow else "Replace", no="Keep"), confirmed)
 
-        screen = kept_screen(self.app, "save", SavePresetScreen,
+        screen = kept_screen(self.app, "save", None, SavePresetScreen,
                              lambda: SavePresetScreen(default, self.preset.description, str(folder), exists))
         screen.reset(default, self.preset.description, str(folder), exists)
         self.app.push_screen(screen, done)
@@ -317,8 +317,12 @@ class DashboardActions:
             self.worker.request_fork(request.branches)
             self.refresh_text()
 
-        self.app.push_screen(ForkScreen(self.model.strategies, self.model.strategy_shown(), self.model.heads,
-                                        step=self.model.report.step if self.model.report else 0), done)
+        strategies, current, heads = self.model.strategies, self.model.strategy_shown(), self.model.heads
+        step = self.model.report.step if self.model.report else 0
+        screen = kept_screen(self.app, "fork", (strategies, current, tuple(heads)), ForkScreen,
+                             lambda: ForkScreen(strategies, current, heads, step=step))
+        screen.reset(step)
+        self.app.push_screen(screen, done)
 
     def _compare_over_seeds(self, request: ForkRequest) -> bool:
         """`tui-mtl compare --seeds N` in a child process; this run stays paused (two trainings would

@@ -81,6 +81,24 @@ class ForkScreen(ModalScreen[ForkRequest | None]):
                 "Every branch starts from the current weights and optimizer state and trains on the "
                 "same batches. space ticks · a adds the current strategy · enter forks · esc cancels")
 
+    def reset(self, step: int) -> None:
+        """Start again at `step`, only the strategy in force ticked and every field empty, as a new
+        dialog would (the dialog is kept between uses)."""
+        self.step = step
+        self.ticked = {self.current}
+        if not self.is_mounted:
+            return  # compose() shows them
+        self.query_one("#fork-title", Static).update(self._title())
+        for name in self.strategies:
+            self._redraw(name)
+        for key in ("other", "lr", "weight", "seeds"):
+            self.query_one(f"#{key}", Input).value = ""
+        self.query_one(VerticalScroll).scroll_home(animate=False)
+        options = self.query_one("#strategies", OptionList)
+        options.highlighted = self.strategies.index(self.current)
+        options.focus()
+        self._check()
+
     def paused_at(self, step: int) -> None:
         """Training paused at `step` (the steps in flight when the dialog opened): the fork's step."""
         if step != self.step:
