@@ -367,6 +367,9 @@ async def test_log_toggle_is_remembered_and_applies_to_the_plots_shown():
         await press(app, "l")
         plot = app.screen.query_one("#plot-size", LossPlot)
         assert plot.log_scale and "log10" in plot.border_title
+        plots = dash.head_plots()  # each is drawn again in log10 by the screen (one plot per frame)
+        await wait_until(lambda: all(p.last_data is not None and p.last_data.log for p in plots),
+                         what="every plot drawn in log10")
         dash.replot()
         plot.render()
         assert plot.last_data.log and plot.last_data.yticks

@@ -179,19 +179,20 @@ class DashboardActions:
         """Log10 on the plots shown: the losses, or the diagnostics' gradient norms and weights."""
         self.model.log_scale = not self.model.log_scale
         remembered.remember_log_scale(self.preset.name, self.model.log_scale)
-        for plot in self.visible_plots():
-            plot.set_log(self.model.log_scale)
+        with self.plots_in_turn():
+            for plot in self.visible_plots():
+                plot.set_log(self.model.log_scale)
 
     def action_toggle_diagnostics(self) -> None:
         """Show the diagnostics panel in place of the loss plots (and back)."""
         self.model.show_diagnostics = not self.model.show_diagnostics
         self.query_one("#plots").display = not self.model.show_diagnostics
         self.query_one(DiagnosticsPanel).set_class(self.model.show_diagnostics, "-shown")
-        for plot in self.visible_plots():
-            plot.set_log(self.model.log_scale)
-        self._plots_dirty = True
         self.refresh_text()
-        self.replot()
+        with self.plots_in_turn():
+            for plot in self.visible_plots():
+                plot.set_log(self.model.log_scale)
+            self.replot()
 
     def action_help(self) -> None:
         strategies = self.model.strategies

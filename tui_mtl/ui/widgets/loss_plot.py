@@ -92,7 +92,7 @@ class LossPlot(PlotextPlot):
         self._reduced_key: tuple | None = None
         self._smoothing = 0.0
         self.last_data: PlotData | None = None
-        self.hold_redraw = False  # set_series stores the data and leaves the redraw to the caller
+        self.hold_redraw = False  # set_series and set_log leave the redraw to the caller
         self._update_titles()
 
     def _update_titles(self) -> None:
@@ -122,7 +122,8 @@ class LossPlot(PlotextPlot):
         if log != self.log_scale:
             self.log_scale = log
             self._update_titles()
-            self.refresh()
+            if not self.hold_redraw:
+                self.refresh()
 
     def draw(self) -> PlotData:
         """Fill the plotext figure for the current size; returns what was plotted."""
