@@ -337,7 +337,7 @@ class DashboardScreen(DashboardActions, Screen[None]):
 
     def _redraw_in_turn(self, plots: list[LossPlot]) -> None:
         if plots:
-            plots[0].refresh()
+            plots[0].redraw()
             if plots[1:]:
                 self.call_after_refresh(self._redraw_in_turn, plots[1:])
 

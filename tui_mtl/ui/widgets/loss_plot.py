@@ -92,7 +92,8 @@ class LossPlot(PlotextPlot):
         self._reduced_key: tuple | None = None
         self._smoothing = 0.0
         self.last_data: PlotData | None = None
-        self.hold_redraw = False  # set_series and set_log leave the redraw to the caller
+        self.hold_redraw = False  # set_series and set_log leave the redraw to the caller (`redraw`)
+        self._held_log: bool | None = None
         self._update_titles()
 
     def _update_titles(self) -> None:
@@ -119,11 +120,19 @@ class LossPlot(PlotextPlot):
             self.refresh()
 
     def set_log(self, log: bool) -> None:
-        if log != self.log_scale:
+        if self.hold_redraw:  # the title changes with the plot, when its turn comes (`redraw`)
+            self._held_log = log
+        elif log != self.log_scale:
             self.log_scale = log
             self._update_titles()
-            if not self.hold_redraw:
-                self.refresh()
+            self.refresh()
+
+    def redraw(self) -> None:
+        """Draw what was set while the redraw was held."""
+        if self._held_log is not None:
+            log, self._held_log = self._held_log, None
+            self.set_log(log)
+        self.refresh()
 
     def draw(self) -> PlotData:
         """Fill the plotext figure for the current size; returns what was plotted."""
