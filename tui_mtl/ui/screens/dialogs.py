@@ -16,6 +16,7 @@ from tui_mtl.errors import CommandError
 from tui_mtl.presets import check_preset_name
 from tui_mtl.presets.numbers import parse_non_negative
 from tui_mtl.presets.numbers import parse_positive as parse_number
+from tui_mtl.ui.frame_pacing import PacedUpdates
 
 def parse_positive(text: str, what: str, *, allow_zero: bool = False) -> tuple[float | None, str | None]:
     """(value, None) or (None, error message): the engine's own number rules (tui_mtl.presets.numbers)."""
@@ -26,7 +27,7 @@ def parse_positive(text: str, what: str, *, allow_zero: bool = False) -> tuple[f
         return None, str(err)
 
 
-class ConfirmScreen(ModalScreen[bool]):
+class ConfirmScreen(PacedUpdates, ModalScreen[bool]):
     """Yes / no. `y` or Enter confirms, `n` or Esc declines."""
 
     BINDINGS = [
@@ -64,7 +65,7 @@ class HeadEdit:
     loss_scale: float | None = None
 
 
-class EditHeadScreen(ModalScreen[HeadEdit | None]):
+class EditHeadScreen(PacedUpdates, ModalScreen[HeadEdit | None]):
     """Learning rate, weight and loss scale of one head (only the rate for the trunk).
 
     Every field is checked as you type; an invalid value shows its error inline and Enter does
@@ -157,7 +158,7 @@ class SaveRequest:
     description: str
 
 
-class SavePresetScreen(ModalScreen[SaveRequest | None]):
+class SavePresetScreen(PacedUpdates, ModalScreen[SaveRequest | None]):
     """Name (validated as you type) and an optional description for the preset file."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]

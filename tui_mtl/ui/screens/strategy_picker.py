@@ -13,6 +13,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui_mtl.strategies.catalog import all_strategies, parse_strategy
+from tui_mtl.ui.frame_pacing import PacedUpdates
 
 
 def matches(name: str, query: str) -> bool:
@@ -21,7 +22,7 @@ def matches(name: str, query: str) -> bool:
     return all(word in haystack for word in query.lower().split())
 
 
-class StrategyPickerScreen(ModalScreen[str | None]):
+class StrategyPickerScreen(PacedUpdates, ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("down", "down", show=False),
                 Binding("up", "up", show=False)]
 

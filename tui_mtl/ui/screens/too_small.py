@@ -7,13 +7,15 @@ from textual.containers import Center, Middle
 from textual.screen import Screen
 from textual.widgets import Static
 
+from tui_mtl.ui.frame_pacing import PacedUpdates
+
 
 def too_small_text(need: tuple[int, int], have: tuple[int, int]) -> str:
     return (f"terminal too small (need {need[0]}×{need[1]}, have {have[0]}×{have[1]})\n"
             "enlarge the window, or press q to quit")
 
 
-class TooSmallScreen(Screen[None]):
+class TooSmallScreen(PacedUpdates, Screen[None]):
     DEFAULT_CSS = """
     TooSmallScreen { align: center middle; }
     TooSmallScreen #too-small { width: auto; text-align: center; color: $warning; text-style: bold; }
