@@ -328,7 +328,7 @@ class DashboardScreen(PacedUpdates, DashboardActions, Screen[None]):
         view = self.query_one(DiagnosticsPanel) if self.model.show_diagnostics else self.query_one("#plots")
         plots = list(view.query(LossPlot).results(LossPlot))
         for plot in plots:
-            plot.hold_redraw = True
+            plot.hold_redraw = plot.awaiting_turn = True
         try:
             yield
         finally:

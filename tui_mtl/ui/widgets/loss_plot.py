@@ -93,6 +93,9 @@ class LossPlot(PlotextPlot):
         self._smoothing = 0.0
         self.last_data: PlotData | None = None
         self.hold_redraw = False  # set_series and set_log leave the redraw to the caller (`redraw`)
+        # until `redraw()`, a frame shows what was drawn before (blank if its size changed): a plot just
+        # shown waits for its turn to be built instead of being built in the same frame as the others
+        self.awaiting_turn = False
         self._held_log: bool | None = None
         self._update_titles()
 
@@ -129,6 +132,7 @@ class LossPlot(PlotextPlot):
 
     def redraw(self) -> None:
         """Draw what was set while the redraw was held."""
+        self.awaiting_turn = False
         if self._held_log is not None:
             log, self._held_log = self._held_log, None
             self.set_log(log)
@@ -211,6 +215,12 @@ class LossPlot(PlotextPlot):
     def _ensure_lines(self) -> None:
         key = self._key()
         if key == self._cache_key and self._lines is not None:
+            return
+        if self.awaiting_turn:
+            width, height = self.size.width, self.size.height
+            lines = self._lines
+            if lines is None or len(lines) != height or (lines and lines[0].cell_length != width):
+                self._lines = [Strip.blank(width)] * height
             return
         self.last_data = self.draw()
         self._lines = self._matrix_strips()
