@@ -4,7 +4,7 @@ Prints resident memory (RSS) at step 1k and at the end, the history's size and s
 Targets: flat once every strategy in the `s` list has been traced (issue 7: a leak shows as growth on
 the second cycle); issue 16: within 150 MB of RSS at step 1k after cycling them all (each traced
 strategy holds its graphs, ~28 MB each on the tiny preset: a stepper keeps the traces of the KEPT_TRACES most
-recent ones, +160 MB here, +400 MB when every trace was kept); history bounded.
+recent ones: +146 MB with 3 kept, +160 MB with 4, +400 MB when every trace was kept); history bounded.
 
     python benchmarks/soak_headless.py [--steps 100000] [--every 1000]
 """

@@ -44,7 +44,7 @@ def device_errors():
 
 # Strategies whose traced steps a stepper keeps (the most recently used). Each trace holds ~15-30 MB of
 # graphs; switching back to a dropped one traces it again (a second or two on a small model).
-KEPT_TRACES = 4
+KEPT_TRACES = 3
 
 _BOILERPLATE = re.compile(r"(Graph execution error:|Detected at node|File |\[\[|\d+ root error\(s\) found"
                           r"|\d+ successful operations|\d+ derived errors)")
