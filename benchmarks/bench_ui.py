@@ -3,9 +3,9 @@
     python benchmarks/bench_ui.py            # everything (~2 minutes on 2 cores)
     python benchmarks/bench_ui.py --only plot
 
-1. steps/s of quickstart headless (Session.run in a plain process) vs under the running UI in a
-   pseudo-terminal at 120x40 — both measured the same way: wall clock between the first and the
-   last report after the first step (target: UI >= 0.95x headless);
+1. steps/s of quickstart headless (Session.run in a plain process, without and with a run folder)
+   vs under the running UI in a pseudo-terminal at 120x40 — all measured the same way: wall clock
+   between the first and the last report after the first step (target: UI >= 0.95x headless);
 2. process start to first frame: spawn `tui-mtl quickstart` in a pty, time to the first bytes of
    the dashboard (target < 1 s; `import tensorflow` alone takes ~2.7 s here);
 3. key-to-screen latency while training with plots live, for every footer key (space, s, ], [, e,
@@ -128,8 +128,11 @@ HEADLESS = textwrap.dedent("""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from tui_mtl.engine import Session
     from tui_mtl.presets import load_preset
+    from tui_mtl.runs.recorder import RunRecorder
     marks = []
     session = Session(load_preset(sys.argv[1]), report_interval=0.2)
+    if len(sys.argv) > 2:  # a run folder, as `tui-mtl run` and the app write (~5% of steps/s here)
+        RunRecorder(sys.argv[2], session)
     session.subscribe(lambda r: marks.append((time.monotonic(), r.step)))
     session.run()
     marks = [m for m in marks if m[1] > 0]
@@ -143,13 +146,14 @@ def bench_speed(tmp: Path, steps: int, repeats: int = 3) -> dict:
     the best and the median of each."""
     name = long_preset(tmp, steps)
     env = env_for(tmp)
-    headless, ui, plot_updates = [], [], []
-    for _ in range(repeats):
-        run = subprocess.run([sys.executable, "-c", HEADLESS, name], env=env, capture_output=True, text=True,
-                             timeout=600)
-        if run.returncode:
-            raise RuntimeError(run.stderr[-2000:])
-        headless.append(json.loads(run.stdout.strip().splitlines()[-1])["steps_per_sec"])
+    headless, recorded, ui, plot_updates = [], [], [], []
+    for repeat in range(repeats):
+        for runs, extra in ((headless, []), (recorded, [str(tmp / f"headless-run-{repeat}")])):
+            run = subprocess.run([sys.executable, "-c", HEADLESS, name, *extra], env=env, capture_output=True,
+                                 text=True, timeout=600)
+            if run.returncode:
+                raise RuntimeError(run.stderr[-2000:])
+            runs.append(json.loads(run.stdout.strip().splitlines()[-1])["steps_per_sec"])
 
         runs_before = set((tmp / "runs").glob(f"*-{name}*"))
         app = PtyApp(tui_command() + [name], env)
@@ -161,9 +165,10 @@ def bench_speed(tmp: Path, steps: int, repeats: int = 3) -> dict:
         summary = json.loads((folder / "ui-summary.json").read_text())
         ui.append(summary["steps_per_sec"])
         plot_updates.append(summary.get("plot_updates"))
-    return {"headless": headless, "ui": ui, "plot_updates": plot_updates,
+    return {"headless": headless, "recorded": recorded, "ui": ui, "plot_updates": plot_updates,
             "ratio_best": max(ui) / max(headless),
-            "ratio_median": statistics.median(ui) / statistics.median(headless)}
+            "ratio_median": statistics.median(ui) / statistics.median(headless),
+            "recorded_ratio_median": statistics.median(ui) / statistics.median(recorded)}
 
 
 def bench_first_frame(tmp: Path, repeats: int = 3) -> list[float]:
@@ -304,8 +309,12 @@ def main() -> int:
                          "runs: " + ", ".join(f"{v:.0f}" for v in speed["headless"]), ""))
             rows.append(("steps/s under the UI (best of runs)", f"{max(speed['ui']):.1f}",
                          "runs: " + ", ".join(f"{v:.0f}" for v in speed["ui"]), ""))
+            rows.append(("steps/s headless with a run folder", f"{max(speed['recorded']):.1f}",
+                         "runs: " + ", ".join(f"{v:.0f}" for v in speed["recorded"]), ""))
             rows.append(("UI / headless", f"best {speed['ratio_best']:.3f}, median {speed['ratio_median']:.3f}",
                          f"{args.steps} steps per run, alternated", ">= 0.95"))
+            rows.append(("UI / headless with a run folder", f"median {speed['recorded_ratio_median']:.3f}",
+                         "both write metrics, TensorBoard and checkpoints", ""))
     width = [max(len(str(r[i])) for r in rows) for i in range(4)]
     print(f"{'measure':<{width[0]}}  {'result':<{width[1]}}  {'detail':<{width[2]}}  target")
     for r in rows:
