@@ -18,6 +18,7 @@ from tui_mtl.presets.numbers import parse_non_negative
 from tui_mtl.presets.numbers import parse_positive as parse_number
 from tui_mtl.ui.frame_pacing import PacedUpdates
 
+
 def parse_positive(text: str, what: str, *, allow_zero: bool = False) -> tuple[float | None, str | None]:
     """(value, None) or (None, error message): the engine's own number rules (tui_mtl.presets.numbers)."""
     parse = parse_non_negative if allow_zero else parse_number
