@@ -392,3 +392,19 @@ async def test_o_sweeps_the_selected_heads_rate_in_the_background_and_shows_the_
         assert shown.count("★") == 2  # the best row, and the hint that names it
         assert f"{objectives[0]:.4g}" in shown and "done,&#160;8/8&#160;trials" in shown
         assert "o&#160;then&#160;starts&#160;a&#160;new&#160;sweep" in shown  # the hint says what o does now
+
+
+async def test_a_pause_reported_before_the_new_dialog_is_composed_sets_its_step():
+    """`f` pushes a new dialog and pauses; the PAUSED report can come before the dialog composed (it
+    crashed the app: the title was not there yet). The step is kept and the title shows it once composed."""
+    app = make_app(ui_preset(training={"steps": 100000}))
+    async with app.run_test(size=(120, 40)):
+        dash = await started(app)
+        screen = ForkScreen(dash.model.strategies, "summed", dash.session.head_names, step=1)
+        mounted = app.push_screen(screen)
+        screen.paused_at(1234)  # before compose: nothing to update yet
+        await mounted
+        await wait_until(lambda: "1,234" in str(screen.query_one("#fork-title").render()),
+                         what="the title names the paused step")
+        await press(app, "escape")
+        await wait_until(lambda: app.screen is dash, what="back on the dashboard")

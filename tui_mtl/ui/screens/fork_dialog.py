@@ -104,7 +104,9 @@ class ForkScreen(PacedUpdates, ModalScreen[ForkRequest | None]):
         """Training paused at `step` (the steps in flight when the dialog opened): the fork's step."""
         if step != self.step:
             self.step = step
-            self.query_one("#fork-title", Static).update(self._title())
+            # a dialog pushed but not composed yet has no title: compose writes it with this step
+            for title in self.query("#fork-title").results(Static):
+                title.update(self._title())
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog fork"):  # scrolls at 80x24
