@@ -5,7 +5,8 @@
 
 1. steps/s of quickstart headless (Session.run in a plain process, without and with a run folder)
    vs under the running UI in a pseudo-terminal at 120x40 — all measured the same way: wall clock
-   between the first and the last report after the first step (target: UI >= 0.95x headless);
+   from the first report at or past a tenth of the run (after every trace) to the last
+   (target: UI >= 0.97x headless);
 2. process start to first frame: spawn `tui-mtl quickstart` in a pty, time to the first bytes of
    the dashboard (target < 1 s; `import tensorflow` alone takes ~2.7 s here);
 3. key-to-screen latency while training with plots live, for every footer key (space, s, ], [, e,
@@ -135,10 +136,16 @@ HEADLESS = textwrap.dedent("""
         RunRecorder(sys.argv[2], session)
     session.subscribe(lambda r: marks.append((time.monotonic(), r.step)))
     session.run()
-    marks = [m for m in marks if m[1] > 0]
-    print(json.dumps({"steps_per_sec": (marks[-1][1] - marks[0][1]) / (marks[-1][0] - marks[0][0]),
-                      "first_step": marks[0][1], "last_step": marks[-1][1]}))
+    print(json.dumps({"marks": [m for m in marks if m[1] > 0]}))
 """)
+
+
+def rate_after_warmup(marks: list, steps: int) -> float:
+    """Steps/s from the first report at or past a tenth of the run to the last. Both sides start after
+    every trace (the app reports step 1 at once, then traces the fused step; headless first reports
+    later), so compiling time is not counted against either."""
+    warm = [(t, step) for t, step in marks if step >= steps // 10]
+    return (warm[-1][1] - warm[0][1]) / (warm[-1][0] - warm[0][0])
 
 
 def bench_speed(tmp: Path, steps: int, repeats: int = 3) -> dict:
@@ -153,7 +160,7 @@ def bench_speed(tmp: Path, steps: int, repeats: int = 3) -> dict:
                                  text=True, timeout=600)
             if run.returncode:
                 raise RuntimeError(run.stderr[-2000:])
-            runs.append(json.loads(run.stdout.strip().splitlines()[-1])["steps_per_sec"])
+            runs.append(rate_after_warmup(json.loads(run.stdout.strip().splitlines()[-1])["marks"], steps))
 
         runs_before = set((tmp / "runs").glob(f"*-{name}*"))
         app = PtyApp(tui_command() + [name], env)
@@ -163,7 +170,7 @@ def bench_speed(tmp: Path, steps: int, repeats: int = 3) -> dict:
             raise RuntimeError("the UI run did not finish")
         folder = next(iter(set((tmp / "runs").glob(f"*-{name}*")) - runs_before))
         summary = json.loads((folder / "ui-summary.json").read_text())
-        ui.append(summary["steps_per_sec"])
+        ui.append(rate_after_warmup(summary["marks"], steps))
         plot_updates.append(summary.get("plot_updates"))
     return {"headless": headless, "recorded": recorded, "ui": ui, "plot_updates": plot_updates,
             "ratio_best": max(ui) / max(headless),
@@ -312,7 +319,7 @@ def main() -> int:
             rows.append(("steps/s headless with a run folder", f"{max(speed['recorded']):.1f}",
                          "runs: " + ", ".join(f"{v:.0f}" for v in speed["recorded"]), ""))
             rows.append(("UI / headless", f"best {speed['ratio_best']:.3f}, median {speed['ratio_median']:.3f}",
-                         f"{args.steps} steps per run, alternated", ">= 0.95"))
+                         f"{args.steps} steps per run, alternated", ">= 0.97"))
             rows.append(("UI / headless with a run folder", f"median {speed['recorded_ratio_median']:.3f}",
                          "both write metrics, TensorBoard and checkpoints", ""))
     width = [max(len(str(r[i])) for r in rows) for i in range(4)]

@@ -236,7 +236,8 @@ class DashboardScreen(PacedUpdates, DashboardActions, Screen[None]):
             return
         summary = {"reports": len(self._speed_marks), "plot_updates": self.plot_updates,
                    "first_step": marks[0][1], "last_step": marks[-1][1], "seconds": marks[-1][0] - marks[0][0],
-                   "steps_per_sec": (marks[-1][1] - marks[0][1]) / (marks[-1][0] - marks[0][0])}
+                   "steps_per_sec": (marks[-1][1] - marks[0][1]) / (marks[-1][0] - marks[0][0]),
+                   "marks": [(round(t - marks[0][0], 4), step) for t, step in marks]}
         try:
             (Path(self.run_dir) / "ui-summary.json").write_text(json.dumps(summary, indent=1))
         except OSError:
