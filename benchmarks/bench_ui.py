@@ -140,22 +140,33 @@ HEADLESS = textwrap.dedent("""
 """)
 
 
+def measured_window(marks: list, steps: int) -> tuple[list, list]:
+    """The first report at or past a tenth of the run and the first at its last step. Both sides start
+    after every trace (the app reports step 1 at once, then traces the fused step; headless first
+    reports later), so compiling is not counted against either; both end when the last step is
+    reported (the app reports once more after its final checkpoint)."""
+    warm = [mark for mark in marks if mark[1] >= steps // 10]
+    return warm[0], next(mark for mark in warm if mark[1] == warm[-1][1])
+
+
 def rate_after_warmup(marks: list, steps: int) -> float:
-    """Steps/s from the first report at or past a tenth of the run to the first at its last step.
-    Both sides start after every trace (the app reports step 1 at once, then traces the fused step;
-    headless first reports later), so compiling is not counted against either; both end when the
-    last step is reported (the app reports once more after its final checkpoint)."""
-    warm = [(t, step) for t, step in marks if step >= steps // 10]
-    end = next((t, step) for t, step in warm if step == warm[-1][1])
-    return (end[1] - warm[0][1]) / (end[0] - warm[0][0])
+    """Steps/s over `measured_window`."""
+    start, end = measured_window(marks, steps)
+    return (end[1] - start[1]) / (end[0] - start[0])
 
 
-def bench_speed(tmp: Path, steps: int, repeats: int = 3) -> dict:
+def ui_share(marks: list, steps: int) -> float:
+    """The UI thread's CPU time over `measured_window`, as a share of one core (the app's marks carry it)."""
+    start, end = measured_window(marks, steps)
+    return (end[2] - start[2]) / (end[0] - start[0])
+
+
+def bench_speed(tmp: Path, steps: int, repeats: int) -> dict:
     """Alternate headless and UI runs (the box may be shared: load changes between runs) and compare
     the best and the median of each."""
     name = long_preset(tmp, steps)
     env = env_for(tmp)
-    headless, recorded, ui, plot_updates = [], [], [], []
+    headless, recorded, ui, plot_updates, shares = [], [], [], [], []
     for repeat in range(repeats):
         for runs, extra in ((headless, []), (recorded, [str(tmp / f"headless-run-{repeat}")])):
             run = subprocess.run([sys.executable, "-c", HEADLESS, name, *extra], env=env, capture_output=True,
@@ -173,8 +184,9 @@ def bench_speed(tmp: Path, steps: int, repeats: int = 3) -> dict:
         folder = next(iter(set((tmp / "runs").glob(f"*-{name}*")) - runs_before))
         summary = json.loads((folder / "ui-summary.json").read_text())
         ui.append(rate_after_warmup(summary["marks"], steps))
+        shares.append(ui_share(summary["marks"], steps))
         plot_updates.append(summary.get("plot_updates"))
-    return {"headless": headless, "recorded": recorded, "ui": ui, "plot_updates": plot_updates,
+    return {"headless": headless, "recorded": recorded, "ui": ui, "plot_updates": plot_updates, "ui_share": shares,
             "ratio_best": max(ui) / max(headless),
             "ratio_median": statistics.median(ui) / statistics.median(headless),
             "recorded_ratio_median": statistics.median(ui) / statistics.median(recorded)}
@@ -294,6 +306,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=("speed", "start", "latency", "plot"), action="append")
     parser.add_argument("--steps", type=int, default=3000, help="steps for the speed comparison")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="alternated rounds of the speed comparison (the ratio varies by a few %% between rounds)")
     args = parser.parse_args()
     only = set(args.only or ("speed", "start", "latency", "plot"))
     rows = []
@@ -313,7 +327,7 @@ def main() -> int:
                 rows.append((f"key-to-screen `{key}`", f"p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms",
                              f"while training; n={lat['n']}, max {lat['max']:.1f} ms", "p95 < 50 ms"))
         if "speed" in only:
-            speed = bench_speed(tmp, args.steps)
+            speed = bench_speed(tmp, args.steps, args.repeats)
             rows.append(("steps/s headless (best of runs)", f"{max(speed['headless']):.1f}",
                          "runs: " + ", ".join(f"{v:.0f}" for v in speed["headless"]), ""))
             rows.append(("steps/s under the UI (best of runs)", f"{max(speed['ui']):.1f}",
@@ -324,6 +338,9 @@ def main() -> int:
                          f"{args.steps} steps per run, alternated", ">= 0.97"))
             rows.append(("UI / headless with a run folder", f"median {speed['recorded_ratio_median']:.3f}",
                          "both write metrics, TensorBoard and checkpoints", ""))
+            rows.append(("UI thread's share of a core, training", f"median {statistics.median(speed['ui_share']):.3f}",
+                         "runs: " + ", ".join(f"{v:.3f}" for v in speed["ui_share"]) +
+                         "; plot redraws: " + ", ".join(str(n) for n in speed["plot_updates"]), ""))
     width = [max(len(str(r[i])) for r in rows) for i in range(4)]
     print(f"{'measure':<{width[0]}}  {'result':<{width[1]}}  {'detail':<{width[2]}}  target")
     for r in rows:

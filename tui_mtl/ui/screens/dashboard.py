@@ -36,6 +36,7 @@ from tui_mtl.ui.keys import Action, dashboard_bindings
 from tui_mtl.ui.screens.fork_dialog import ForkScreen
 from tui_mtl.ui.messages import (DeviceChanged, ForkFailed, ForkReady, Note, ReportsReady, SessionFailed,
                                  SessionReady, Toast, TrainingFailed)
+from tui_mtl.ui.refresh_budget import RefreshBudget
 from tui_mtl.ui.screens.dashboard_actions import DashboardActions
 from tui_mtl.ui.child_job import ChildJob, JobDone, JobProgress
 from tui_mtl.ui.screens.sweep_table import SweepScreen
@@ -79,7 +80,10 @@ class DashboardScreen(PacedUpdates, DashboardActions, Screen[None]):
         self._plots_dirty = True
         self._text_dirty = True
         self._ticks = 0
-        self._speed_marks: list[tuple[float, int]] = []  # (monotonic time, step) of reports, for benchmarks
+        # While training shares the cores, plots are redrawn as often as the UI's share of a core allows.
+        self.plot_budget = RefreshBudget()
+        # (monotonic time, step, UI thread's CPU time) at each report, for benchmarks
+        self._speed_marks: list[tuple[float, int, float]] = []
         self._footer: tuple = ()
 
     # --- layout ---------------------------------------------------------------------------
@@ -138,7 +142,7 @@ class DashboardScreen(PacedUpdates, DashboardActions, Screen[None]):
         for item in items:
             self.model.take(item)
             report = next(iter(item.values())) if isinstance(item, dict) else item
-            self._speed_marks.append((time.monotonic(), report.step))
+            self._speed_marks.append((time.monotonic(), report.step, time.thread_time()))
         self.reports_seen += len(items)
         if items:
             self._plots_dirty = True
@@ -237,7 +241,8 @@ class DashboardScreen(PacedUpdates, DashboardActions, Screen[None]):
         summary = {"reports": len(self._speed_marks), "plot_updates": self.plot_updates,
                    "first_step": marks[0][1], "last_step": marks[-1][1], "seconds": marks[-1][0] - marks[0][0],
                    "steps_per_sec": (marks[-1][1] - marks[0][1]) / (marks[-1][0] - marks[0][0]),
-                   "marks": [(round(t - marks[0][0], 4), step) for t, step in marks]}
+                   "marks": [(round(t - marks[0][0], 4), step, round(cpu - marks[0][2], 4))
+                             for t, step, cpu in marks]}
         try:
             (Path(self.run_dir) / "ui-summary.json").write_text(json.dumps(summary, indent=1))
         except OSError:
@@ -314,7 +319,8 @@ class DashboardScreen(PacedUpdates, DashboardActions, Screen[None]):
         if self._ticks % 2:
             if self._text_dirty or self.model.pending:
                 self.refresh_text()
-        elif self._plots_dirty:
+        elif self._plots_dirty and (self.model.state is not State.RUNNING or self.plot_budget.allows()):
+            self.plot_budget.begin()
             self.replot_in_turn()
 
     def replot_in_turn(self) -> None:
