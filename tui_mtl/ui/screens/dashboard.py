@@ -330,8 +330,10 @@ class DashboardScreen(PacedUpdates, DashboardActions, Screen[None]):
             self.replot()
 
     @contextmanager
-    def plots_in_turn(self) -> Iterator[None]:
-        """What the block changes on the plots in view is drawn one plot per frame."""
+    def plots_in_turn(self, first_now: bool = True) -> Iterator[None]:
+        """What the block changes on the plots in view is drawn one plot per frame: the first in this
+        frame, or (`first_now=False`: the frame's own change, e.g. a new layout, is feedback enough)
+        from the next."""
         view = self.query_one(DiagnosticsPanel) if self.model.show_diagnostics else self.query_one("#plots")
         plots = list(view.query(LossPlot).results(LossPlot))
         for plot in plots:
@@ -341,7 +343,10 @@ class DashboardScreen(PacedUpdates, DashboardActions, Screen[None]):
         finally:
             for plot in plots:
                 plot.hold_redraw = False
-            self._redraw_in_turn(plots)
+            if first_now:
+                self._redraw_in_turn(plots)
+            else:
+                self.call_after_refresh(self._redraw_in_turn, plots)
 
     def _redraw_in_turn(self, plots: list[LossPlot]) -> None:
         if plots:

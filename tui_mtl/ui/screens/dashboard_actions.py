@@ -189,7 +189,7 @@ class DashboardActions:
         self.query_one("#plots").display = not self.model.show_diagnostics
         self.query_one(DiagnosticsPanel).set_class(self.model.show_diagnostics, "-shown")
         self.refresh_text()
-        with self.plots_in_turn():
+        with self.plots_in_turn(first_now=False):  # the key's frame draws the new layout and its text
             for plot in self.visible_plots():
                 plot.set_log(self.model.log_scale)
             self.replot()
