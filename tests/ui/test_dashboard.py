@@ -60,6 +60,7 @@ async def test_dashboard_trains_and_shows_losses():
         plot.render()
         assert plot.last_data is not None and len(plot.last_data.train[0]) > 3
         assert len(plot.last_data.train[0]) <= 2 * plot.size.width + 2  # cost follows the width
+        assert "waiting for the first reports" not in plot.render().plain  # each build starts clear
         assert "CPU (test)" in str(app.screen.query_one("#device").render())
 
 

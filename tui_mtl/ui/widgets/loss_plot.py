@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from plotext._monitor import monitor_class
 from rich.markup import escape
 from rich.segment import Segment
 from rich.text import Text
@@ -53,6 +54,15 @@ def _style_for(colors: tuple, cache: dict):
         style = spans[0].style if spans else parsed.style
         cache[colors] = style
     return style
+
+
+def clear_figure(figure) -> None:
+    """plotext's own clear_figure makes the whole figure anew (a deep copy of its monitor for a dummy
+    subplot, a terminal-size query): a tenth of a plot's build. A figure without subplots draws with
+    its monitor alone, so a new monitor clears it."""
+    figure.monitor = monitor_class()
+    figure.monitor.set_date(figure.date)
+    figure.monitor.set_size(figure._size)
 
 
 class LossPlot(PlotextPlot):
@@ -149,7 +159,7 @@ class LossPlot(PlotextPlot):
         data = prepare(self._reduced, self._events, width=width, log=self.log_scale, head=self.head,
                        floor_zero=self.floor_zero)
         plt = self.plt
-        plt.clear_figure()
+        clear_figure(plt)
         # The theme first: text labels take the canvas colour as their background when drawn.
         plt.theme(self._get_plotext_theme_name(self.app.theme))
         if data.empty:
