@@ -32,6 +32,7 @@ from tui_mtl.presets import Preset, loss_label
 from tui_mtl.ui import remembered
 from tui_mtl.ui.colors import PARENT_COLOR, TRAIN_COLOR, VAL_COLOR
 from tui_mtl.ui.frame_pacing import PacedUpdates
+from tui_mtl.ui.screens.kept import KeptStyles
 from tui_mtl.ui.keys import Action, dashboard_bindings
 from tui_mtl.ui.screens.fork_dialog import ForkScreen
 from tui_mtl.ui.messages import (DeviceChanged, ForkFailed, ForkReady, Note, ReportsReady, SessionFailed,
@@ -52,7 +53,7 @@ from tui_mtl.ui.worker import TrainingWorker
 QUIT_WAIT_SECONDS = 10.0  # then the app says it is still writing the final checkpoint
 
 
-class DashboardScreen(PacedUpdates, DashboardActions, Screen[None]):
+class DashboardScreen(PacedUpdates, KeptStyles, DashboardActions, Screen[None]):
     BINDINGS = dashboard_bindings()
 
     def __init__(self, preset: Preset, preset_path: Path | None, *, session_factory: Callable,

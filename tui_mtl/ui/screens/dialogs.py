@@ -17,6 +17,7 @@ from tui_mtl.presets import check_preset_name
 from tui_mtl.presets.numbers import parse_non_negative
 from tui_mtl.presets.numbers import parse_positive as parse_number
 from tui_mtl.ui.frame_pacing import PacedUpdates
+from tui_mtl.ui.screens.kept import KeptStyles
 
 
 def parse_positive(text: str, what: str, *, allow_zero: bool = False) -> tuple[float | None, str | None]:
@@ -28,7 +29,7 @@ def parse_positive(text: str, what: str, *, allow_zero: bool = False) -> tuple[f
         return None, str(err)
 
 
-class ConfirmScreen(PacedUpdates, ModalScreen[bool]):
+class ConfirmScreen(PacedUpdates, KeptStyles, ModalScreen[bool]):
     """Yes / no. `y` or Enter confirms, `n` or Esc declines."""
 
     BINDINGS = [
@@ -66,7 +67,7 @@ class HeadEdit:
     loss_scale: float | None = None
 
 
-class EditHeadScreen(PacedUpdates, ModalScreen[HeadEdit | None]):
+class EditHeadScreen(PacedUpdates, KeptStyles, ModalScreen[HeadEdit | None]):
     """Learning rate, weight and loss scale of one head (only the rate for the trunk).
 
     Every field is checked as you type; an invalid value shows its error inline and Enter does
@@ -159,7 +160,7 @@ class SaveRequest:
     description: str
 
 
-class SavePresetScreen(PacedUpdates, ModalScreen[SaveRequest | None]):
+class SavePresetScreen(PacedUpdates, KeptStyles, ModalScreen[SaveRequest | None]):
     """Name (validated as you type) and an optional description for the preset file."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]

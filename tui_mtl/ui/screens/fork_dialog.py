@@ -24,6 +24,7 @@ from textual.widgets.option_list import Option
 from tui_mtl.engine.comparison import BranchSpec, unique_names
 from tui_mtl.strategies.catalog import canonical_name
 from tui_mtl.ui.frame_pacing import PacedUpdates
+from tui_mtl.ui.screens.kept import KeptStyles
 from tui_mtl.ui.screens.dialogs import parse_changes
 
 TICKED = "bold #5faf5f"
@@ -61,7 +62,7 @@ class TickList(OptionList):
         self.post_message(self.Submitted())
 
 
-class ForkScreen(PacedUpdates, ModalScreen[ForkRequest | None]):
+class ForkScreen(PacedUpdates, KeptStyles, ModalScreen[ForkRequest | None]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+f", "fork", "Fork", priority=True),

@@ -12,6 +12,7 @@ from textual.widgets import Static
 
 from tui_mtl.strategies.catalog import parse_strategy
 from tui_mtl.ui.frame_pacing import PacedUpdates
+from tui_mtl.ui.screens.kept import KeptStyles
 from tui_mtl.ui.keys import DASHBOARD_KEYS, PICKER_KEYS
 
 INTRO = (
@@ -45,7 +46,7 @@ def strategies_table(strategies: tuple[str, ...]) -> Table:
     return table
 
 
-class HelpScreen(PacedUpdates, ModalScreen[None]):
+class HelpScreen(PacedUpdates, KeptStyles, ModalScreen[None]):
     BINDINGS = [Binding("escape,question_mark,q", "close", "Close")]
 
     def __init__(self, strategies: tuple[str, ...] | None = None, *, picker: bool = False) -> None:

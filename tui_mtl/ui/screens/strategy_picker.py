@@ -14,6 +14,7 @@ from textual.widgets.option_list import Option
 
 from tui_mtl.strategies.catalog import all_strategies, parse_strategy
 from tui_mtl.ui.frame_pacing import PacedUpdates
+from tui_mtl.ui.screens.kept import KeptStyles
 
 
 def matches(name: str, query: str) -> bool:
@@ -22,7 +23,7 @@ def matches(name: str, query: str) -> bool:
     return all(word in haystack for word in query.lower().split())
 
 
-class StrategyPickerScreen(PacedUpdates, ModalScreen[str | None]):
+class StrategyPickerScreen(PacedUpdates, KeptStyles, ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("down", "down", show=False),
                 Binding("up", "up", show=False)]
 
