@@ -5,7 +5,8 @@ Data flow: the worker posts messages; the handlers put them into the view model 
 which decides what is shown; the widgets draw it. Keys call the session's thread-safe command
 methods (validated at once, applied by the training thread at the next step boundary) and record
 the requested value in the model, shown with a '…' until a report says it is in force. Cheap text
-is refreshed per batch of reports; plots by a timer a few times a second, only when there is new data.
+is refreshed per batch of reports; plots by a timer when there is new data, while training only as
+often as the UI's budget of a core allows (`RefreshBudget`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from tui_mtl.presets import Preset, loss_label
 from tui_mtl.ui import remembered
 from tui_mtl.ui.colors import PARENT_COLOR, TRAIN_COLOR, VAL_COLOR
 from tui_mtl.ui.frame_pacing import PacedUpdates
-from tui_mtl.ui.screens.kept import KeptStyles
 from tui_mtl.ui.keys import Action, dashboard_bindings
 from tui_mtl.ui.screens.fork_dialog import ForkScreen
 from tui_mtl.ui.messages import (DeviceChanged, ForkFailed, ForkReady, Note, ReportsReady, SessionFailed,
@@ -53,7 +53,7 @@ from tui_mtl.ui.worker import TrainingWorker
 QUIT_WAIT_SECONDS = 10.0  # then the app says it is still writing the final checkpoint
 
 
-class DashboardScreen(PacedUpdates, KeptStyles, DashboardActions, Screen[None]):
+class DashboardScreen(PacedUpdates, DashboardActions, Screen[None]):
     BINDINGS = dashboard_bindings()
 
     def __init__(self, preset: Preset, preset_path: Path | None, *, session_factory: Callable,
@@ -314,8 +314,9 @@ class DashboardScreen(PacedUpdates, KeptStyles, DashboardActions, Screen[None]):
                                                          self.preset.training.diagnostics_every)
 
     def _tick(self) -> None:
-        """Timer: text and plots take turns (each at plot_hz), so no tick does both; keys and state
-        changes refresh the text at once, outside the timer."""
+        """Timer: text and plots take turns (each at most at plot_hz; plots, while training, within
+        the budget), so no tick does both; keys and state changes refresh the text at once, outside
+        the timer."""
         self._ticks += 1
         if self._ticks % 2:
             if self._text_dirty or self.model.pending:

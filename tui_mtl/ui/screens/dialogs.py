@@ -29,7 +29,7 @@ def parse_positive(text: str, what: str, *, allow_zero: bool = False) -> tuple[f
         return None, str(err)
 
 
-class ConfirmScreen(PacedUpdates, KeptStyles, ModalScreen[bool]):
+class ConfirmScreen(PacedUpdates, ModalScreen[bool]):
     """Yes / no. `y` or Enter confirms, `n` or Esc declines."""
 
     BINDINGS = [

@@ -18,7 +18,6 @@ from textual.widgets.option_list import Option
 from tui_mtl.errors import PresetError
 from tui_mtl.presets import Preset, origin_label, preset_files, read_preset, shipped_names
 from tui_mtl.ui.frame_pacing import PacedUpdates
-from tui_mtl.ui.screens.kept import KeptStyles
 from tui_mtl.ui.screens.help import HelpScreen
 from tui_mtl.ui.summary import describe, describe_renderable
 
@@ -110,7 +109,7 @@ def scan_presets() -> list[PresetEntry]:
     return entries
 
 
-class PickerScreen(PacedUpdates, KeptStyles, Screen[None]):
+class PickerScreen(PacedUpdates, Screen[None]):
     BINDINGS = [
         Binding("enter", "open", "Open", show=True, priority=False),
         Binding("f5", "rescan", "Rescan"),

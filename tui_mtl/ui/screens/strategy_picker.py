@@ -14,7 +14,6 @@ from textual.widgets.option_list import Option
 
 from tui_mtl.strategies.catalog import all_strategies, parse_strategy
 from tui_mtl.ui.frame_pacing import PacedUpdates
-from tui_mtl.ui.screens.kept import KeptStyles
 
 
 def matches(name: str, query: str) -> bool:
@@ -23,7 +22,7 @@ def matches(name: str, query: str) -> bool:
     return all(word in haystack for word in query.lower().split())
 
 
-class StrategyPickerScreen(PacedUpdates, KeptStyles, ModalScreen[str | None]):
+class StrategyPickerScreen(PacedUpdates, ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("down", "down", show=False),
                 Binding("up", "up", show=False)]
 

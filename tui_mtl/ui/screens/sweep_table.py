@@ -12,7 +12,6 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from tui_mtl.ui.frame_pacing import PacedUpdates
-from tui_mtl.ui.screens.kept import KeptStyles
 from tui_mtl.ui.sweep_job import SweepTrials
 
 
@@ -43,7 +42,7 @@ def status_text(trials: SweepTrials) -> str:
     return f"done, {count}. Report: {trials.report}"
 
 
-class SweepScreen(PacedUpdates, KeptStyles, ModalScreen[float | None]):
+class SweepScreen(PacedUpdates, ModalScreen[float | None]):
     """Dismissed with the best trial's rate when the user takes it (enter), else None."""
 
     BINDINGS = [Binding("escape,o", "close", "Close"), Binding("enter", "take_best", "Use the best rate")]
