@@ -243,10 +243,6 @@ def run_app(preset: str | None = None, *, fps: int = DEFAULT_FPS, runs_dir: str 
     """
     apply_fps(fps)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    # The training thread holds the GIL between TensorFlow calls; a shorter switch interval lets
-    # the UI thread take it sooner, which is most of the key-to-screen latency while training.
-    if os.environ.get("TUI_MTL_SWITCH_INTERVAL"):  # experiments only: shorter helps latency, costs steps/s
-        sys.setswitchinterval(float(os.environ["TUI_MTL_SWITCH_INTERVAL"]))
     loaded, path = None, None
     if preset is not None:
         try:
