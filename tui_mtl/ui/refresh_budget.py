@@ -1,9 +1,9 @@
 """A cap on the UI thread's share of a core while training runs beside it.
 
-On a box whose cores training keeps busy, every millisecond the UI thread computes is taken from a
-training thread, and a parallel op waits for its slowest shard: steps/s fell by about as much as the
-UI's share of a core (benchmarks/bench_ui.py). Plots are most of that share and their cost grows with
-the terminal and the number of plots shown, so a fixed plot rate cannot keep it bounded; a budget can.
+On a box whose cores training keeps busy, steps/s under the app fell by about twice the UI thread's
+share of a core (benchmarks/bench_ui.py), whatever the thread's scheduling priority or the GIL's
+switch interval: what costs is the work itself. Plots are most of it and their cost grows with the
+terminal and the number of plots shown, so a fixed plot rate cannot keep it bounded; a budget can.
 """
 
 from __future__ import annotations
