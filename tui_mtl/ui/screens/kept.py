@@ -1,6 +1,6 @@
 """Screens shown again and again. Dialogs are made once and pushed again: composing and mounting a
 dialog's widgets took 50-100 ms of the UI thread on a 2-core box, most of a key's latency; an
-installed screen keeps them. And a screen shown again keeps its styles (`KeptStyles`)."""
+installed screen keeps them. And a kept dialog pushed again keeps its styles (`KeptStyles`)."""
 
 from __future__ import annotations
 
